@@ -1,0 +1,192 @@
+//! The `quiver` command: an interactive SQL shell with no arguments,
+//! `-c SQL` and `-f FILE.sql` for scripts.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Parser;
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::Result;
+
+use crate::session::{DEFAULT_WAREHOUSE, QuiverSession, user_message};
+use crate::statement;
+
+pub mod print;
+pub mod repl;
+
+pub use print::Format;
+use print::{PrintError, print_stream};
+
+/// quiver: SQL with machine learning in the warehouse.
+///
+/// With no -c or -f, starts an interactive shell (type \? for help).
+/// Statements end with a semicolon; a script stops at its first error and
+/// quiver exits with status 1.
+#[derive(Debug, Parser)]
+#[command(name = "quiver", version, about, long_about)]
+pub struct Args {
+    /// Run these SQL statements and exit (may be given more than once).
+    #[arg(short = 'c', long = "command", value_name = "SQL")]
+    pub commands: Vec<String>,
+
+    /// Run the statements in this file and exit (may be given more than once).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// The warehouse: a local folder (created on first use) or an
+    /// s3://, gs://, az:// or memory:// URL. Credentials for object stores
+    /// come from the environment (AWS_*, GOOGLE_*, AZURE_*).
+    #[arg(
+        short = 'w',
+        long,
+        env = "QUIVER_WAREHOUSE",
+        default_value = DEFAULT_WAREHOUSE,
+        value_name = "URL"
+    )]
+    pub warehouse: String,
+
+    /// How results are printed.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Do not print the row count and elapsed time after each statement
+    /// (they are printed only when output goes to a terminal).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// How a statement run ended, for the caller to decide what comes next.
+pub enum Outcome {
+    Ok,
+    /// The statement failed; the message has been printed.
+    Failed,
+    /// Output is closed (the reader of a pipe went away): stop quietly.
+    Closed,
+}
+
+/// Runs the command line and returns the process's exit status.
+pub async fn main(args: Args) -> ExitCode {
+    let session = match QuiverSession::open(&args.warehouse).await {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("error: {}", user_message(&e));
+            return ExitCode::from(2);
+        }
+    };
+    let timing = !args.quiet && std::io::stdout().is_terminal();
+    if args.commands.is_empty() && args.files.is_empty() {
+        return repl::run(session, args.format, !args.quiet).await;
+    }
+    let mut scripts: Vec<(String, String)> = args
+        .commands
+        .iter()
+        .map(|c| ("-c".to_string(), c.clone()))
+        .collect();
+    for file in &args.files {
+        match std::fs::read_to_string(file) {
+            Ok(text) => scripts.push((file.display().to_string(), text)),
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", file.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    for (_, text) in scripts {
+        match run_script(&session, &text, args.format, timing).await {
+            Outcome::Ok => {}
+            Outcome::Failed => return ExitCode::from(1),
+            Outcome::Closed => return ExitCode::SUCCESS,
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Runs each statement of `text`, printing results; stops at the first error.
+pub async fn run_script(session: &QuiverSession, text: &str, format: Format, timing: bool) -> Outcome {
+    let statements = match statement::split(text) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}", user_message(&e));
+            return Outcome::Failed;
+        }
+    };
+    for stmt in statements {
+        match run_statement(session, &stmt, format, timing).await {
+            Outcome::Ok => {}
+            other => return other,
+        }
+    }
+    Outcome::Ok
+}
+
+/// Runs one statement and prints its result to standard output.
+pub async fn run_statement(
+    session: &QuiverSession,
+    stmt: &str,
+    format: Format,
+    timing: bool,
+) -> Outcome {
+    let start = Instant::now();
+    let mut stdout = std::io::stdout().lock();
+    let result = match session.execute(stmt).await {
+        Ok(stream) => print_stream(stream, format, &mut stdout).await,
+        Err(e) => Err(PrintError::Query(e)),
+    };
+    match result {
+        Ok(rows) => {
+            if timing {
+                let _ = writeln!(
+                    stdout,
+                    "{rows} row{} in {:.3} s",
+                    if rows == 1 { "" } else { "s" },
+                    start.elapsed().as_secs_f64()
+                );
+            }
+            Outcome::Ok
+        }
+        Err(PrintError::Query(e)) => {
+            eprintln!("error: {}", user_message(&e));
+            Outcome::Failed
+        }
+        Err(PrintError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Outcome::Closed,
+        Err(PrintError::Output(e)) => {
+            eprintln!("error: cannot write the result: {e}");
+            Outcome::Failed
+        }
+    }
+}
+
+/// The tables, views and models of the session's warehouse, for `\d`.
+pub async fn objects(session: &QuiverSession) -> Result<RecordBatch> {
+    session.schema().refresh().await?;
+    let mut rows: Vec<(String, String)> = session
+        .schema()
+        .entries()
+        .into_iter()
+        .map(|(name, entry)| {
+            let kind = match entry {
+                Ok(e) => e.kind().to_string(),
+                Err(_) => "table (cannot be read)".to_string(),
+            };
+            (name, kind)
+        })
+        .collect();
+    for m in session.models().list().await? {
+        rows.push((m.name.clone(), format!("model ({} v{})", m.model_type, m.version)));
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+    ]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0.as_str()))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1.as_str()))),
+        ],
+    )?)
+}

@@ -1,0 +1,149 @@
+//! DDL that persists in the warehouse: DataFusion plans these statements and
+//! quiver executes them, so that tables are Parquet under the warehouse and
+//! views and external tables are catalog entries, all there after a restart.
+
+use std::sync::Arc;
+
+use datafusion::common::{DataFusionError, Result, TableReference, plan_err};
+use datafusion::datasource::sink::DataSink;
+use datafusion::logical_expr::{CreateExternalTable, CreateMemoryTable, CreateView};
+use datafusion::prelude::SessionContext;
+use quiver_udfs::objects::check_name;
+
+use crate::warehouse::catalog::create_external;
+use crate::warehouse::table::TableSink;
+use crate::warehouse::{Entry, WarehouseSchema, WriteMode, now};
+
+/// The warehouse name of `table` when it names the session's default
+/// schema (`t`, `public.t` or `quiver.public.t`); otherwise `None` and the
+/// statement is DataFusion's alone.
+pub fn warehouse_name(table: &TableReference) -> Option<&str> {
+    let schema_ok = table.schema().is_none_or(|s| s == crate::session::SCHEMA);
+    let catalog_ok = table.catalog().is_none_or(|c| c == crate::session::CATALOG);
+    (schema_ok && catalog_ok).then(|| table.table())
+}
+
+/// What `name` already is in the warehouse, if anything.
+fn existing(schema: &WarehouseSchema, name: &str) -> Option<&'static str> {
+    if schema.is_session_table(name) {
+        return Some("session table");
+    }
+    schema
+        .entries()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, e)| e.map(|e| e.kind()).unwrap_or("table"))
+}
+
+/// Decides whether a `CREATE` may go ahead: `Ok(false)` to skip it (`IF NOT
+/// EXISTS` and it exists), an error when it exists and may not be replaced.
+fn may_create(
+    schema: &WarehouseSchema,
+    name: &str,
+    kind: &str,
+    or_replace: bool,
+    if_not_exists: bool,
+) -> Result<bool> {
+    check_name(kind, name)?;
+    match existing(schema, name) {
+        None => Ok(true),
+        Some(_) if if_not_exists => Ok(false),
+        Some(what) if what != kind => plan_err!(
+            "'{name}' already exists as a {what}; drop it before creating a {kind} of that name"
+        ),
+        Some(what) if !or_replace => {
+            plan_err!("{what} '{name}' already exists (use CREATE OR REPLACE to replace it)")
+        }
+        Some(_) => Ok(true),
+    }
+}
+
+/// `CREATE [OR REPLACE] TABLE t AS query` (and `CREATE TABLE t (cols)`):
+/// streams the query into Parquet under the warehouse, then publishes.
+pub async fn create_table(
+    ctx: &SessionContext,
+    schema: &WarehouseSchema,
+    name: &str,
+    create: CreateMemoryTable,
+) -> Result<()> {
+    if !may_create(schema, name, "table", create.or_replace, create.if_not_exists)? {
+        return Ok(());
+    }
+    let df = ctx
+        .execute_logical_plan(create.input.as_ref().clone())
+        .await?;
+    let stream = df.execute_stream().await?;
+    let sink = TableSink::new(
+        Arc::clone(schema.warehouse()),
+        name,
+        stream.schema(),
+        WriteMode::Replace,
+    );
+    sink.write_all(stream, &ctx.task_ctx()).await?;
+    schema.invalidate(name);
+    Ok(())
+}
+
+/// `CREATE [OR REPLACE] VIEW v AS query`: stores the statement.
+pub async fn create_view(
+    schema: &WarehouseSchema,
+    name: &str,
+    create: CreateView,
+    text: &str,
+) -> Result<()> {
+    if !may_create(schema, name, "view", create.or_replace, false)? {
+        return Ok(());
+    }
+    let entry = Entry::View {
+        definition: text.to_string(),
+        updated: now(),
+    };
+    schema.warehouse().put_entry(name, &entry).await?;
+    schema.invalidate(name);
+    Ok(())
+}
+
+/// `CREATE EXTERNAL TABLE`: opens it once (so a wrong location or format is
+/// an error now, not at the next start) and stores the statement.
+pub async fn create_external_table(
+    ctx: &SessionContext,
+    schema: &WarehouseSchema,
+    name: &str,
+    create: &CreateExternalTable,
+    text: &str,
+) -> Result<()> {
+    let kind = "external table";
+    if !may_create(schema, name, kind, create.or_replace, create.if_not_exists)? {
+        return Ok(());
+    }
+    create_external(&ctx.state(), create).await?;
+    let entry = Entry::External {
+        definition: text.to_string(),
+        updated: now(),
+    };
+    schema.warehouse().put_entry(name, &entry).await?;
+    schema.invalidate(name);
+    Ok(())
+}
+
+/// `DROP TABLE` / `DROP VIEW` of a warehouse entry. Returns `false` when
+/// `name` is not in the warehouse (DataFusion then handles the statement).
+pub async fn drop(schema: &WarehouseSchema, name: &str, view: bool) -> Result<bool> {
+    let Some(kind) = existing(schema, name) else {
+        return Ok(false);
+    };
+    if kind == "session table" {
+        return Ok(false);
+    }
+    let statement = if view { "DROP VIEW" } else { "DROP TABLE" };
+    if view != (kind == "view") {
+        return plan_err!("{statement}: '{name}' is a {kind}, not a {}", if view { "view" } else { "table" });
+    }
+    schema
+        .warehouse()
+        .drop_entry(name)
+        .await
+        .map_err(|e| DataFusionError::Execution(format!("{statement} {name}: {e}")))?;
+    schema.invalidate(name);
+    Ok(true)
+}

@@ -1,0 +1,296 @@
+//! The warehouse as DataFusion sees it: a `SchemaProvider` over the catalog
+//! entries, so that every table, view and external table of the warehouse is
+//! there when quiver starts, without reading any of them.
+//!
+//! Startup lists `catalog/` once and reads the small entry documents;
+//! a table's files are opened the first time a query uses it (and again
+//! only when its entry changes). A table whose files are corrupt fails to
+//! load with a message naming the file, and every other table still works.
+//! [`WarehouseSchema::refresh`] brings the index up to date with what other
+//! processes wrote; the session calls it before each statement.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use async_trait::async_trait;
+use datafusion::catalog::{SchemaProvider, Session};
+use datafusion::catalog::view::ViewTable;
+use datafusion::common::{DataFusionError, Result};
+use datafusion::datasource::TableProvider;
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
+
+use super::location::{self, STORE_OPTION_PREFIXES};
+use super::table::WarehouseTable;
+use super::{Entry, Warehouse};
+
+/// One indexed catalog entry: the version tag of its document and its
+/// contents, or why they could not be read.
+#[derive(Debug, Clone)]
+struct Indexed {
+    tag: String,
+    entry: std::result::Result<Entry, String>,
+}
+
+type Providers = HashMap<String, (String, Arc<dyn TableProvider>)>;
+
+/// The default schema of a quiver session: the warehouse's tables, views and
+/// external tables, plus tables registered for this session only.
+#[derive(Debug)]
+pub struct WarehouseSchema {
+    warehouse: Arc<Warehouse>,
+    index: RwLock<BTreeMap<String, Indexed>>,
+    providers: Mutex<Providers>,
+    session_tables: RwLock<HashMap<String, Arc<dyn TableProvider>>>,
+    state: OnceLock<SessionState>,
+}
+
+fn poisoned() -> DataFusionError {
+    DataFusionError::Internal("warehouse catalog lock poisoned".to_string())
+}
+
+impl WarehouseSchema {
+    pub fn new(warehouse: Arc<Warehouse>) -> Self {
+        Self {
+            warehouse,
+            index: RwLock::new(BTreeMap::new()),
+            providers: Mutex::new(HashMap::new()),
+            session_tables: RwLock::new(HashMap::new()),
+            state: OnceLock::new(),
+        }
+    }
+
+    /// Gives the schema the session state it plans views and opens tables
+    /// with. Called once, after every function is registered.
+    pub fn attach(&self, state: SessionState) {
+        let _ = self.state.set(state);
+    }
+
+    fn state(&self) -> Result<&SessionState> {
+        self.state.get().ok_or_else(|| {
+            DataFusionError::Internal("the warehouse schema is not attached to a session".into())
+        })
+    }
+
+    pub fn warehouse(&self) -> &Arc<Warehouse> {
+        &self.warehouse
+    }
+
+    /// Re-reads the catalog listing and every entry that changed since.
+    pub async fn refresh(&self) -> Result<()> {
+        let store = self.warehouse.store();
+        let dir = self.warehouse.catalog_dir();
+        let metas: Vec<_> = match store.list(Some(&dir)).try_collect().await {
+            Ok(m) => m,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(quiver_udfs::objects::store_error("listing the catalog", e)),
+        };
+        let known = self.index.read().map_err(|_| poisoned())?.clone();
+        let mut fresh = BTreeMap::new();
+        let mut to_read = Vec::new();
+        for meta in metas {
+            let Some(name) = meta.location.filename().and_then(|f| f.strip_suffix(".json")) else {
+                continue;
+            };
+            let tag = format!("{:?}/{}/{}", meta.e_tag, meta.last_modified, meta.size);
+            match known.get(name) {
+                Some(old) if old.tag == tag => {
+                    fresh.insert(name.to_string(), old.clone());
+                }
+                _ => to_read.push((name.to_string(), tag, meta.location)),
+            }
+        }
+        let read: Vec<(String, Indexed)> = futures::stream::iter(to_read)
+            .map(|(name, tag, path)| async move {
+                let entry = match store.get(&path).await {
+                    Ok(got) => match got.bytes().await {
+                        Ok(bytes) => serde_json::from_slice::<Entry>(&bytes)
+                            .map_err(|e| format!("{} is not a valid catalog entry: {e}", path)),
+                        Err(e) => Err(format!("reading {path}: {e}")),
+                    },
+                    Err(e) => Err(format!("reading {path}: {e}")),
+                };
+                (name, Indexed { tag, entry })
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        fresh.extend(read);
+        *self.index.write().map_err(|_| poisoned())? = fresh;
+        Ok(())
+    }
+
+    /// The persistent entries, by name.
+    pub fn entries(&self) -> Vec<(String, std::result::Result<Entry, String>)> {
+        self.index
+            .read()
+            .map(|idx| idx.iter().map(|(k, v)| (k.clone(), v.entry.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether `name` is a table registered for this session only.
+    pub fn is_session_table(&self, name: &str) -> bool {
+        self.session_tables
+            .read()
+            .map(|t| t.contains_key(name))
+            .unwrap_or(false)
+    }
+
+    /// Forgets the cached provider of `name` (after quiver changed it).
+    pub fn invalidate(&self, name: &str) {
+        if let Ok(mut p) = self.providers.lock() {
+            p.remove(name);
+        }
+        if let Ok(mut idx) = self.index.write() {
+            idx.remove(name);
+        }
+    }
+
+    async fn open(&self, name: &str, entry: &Entry) -> Result<Arc<dyn TableProvider>> {
+        let state = self.state()?;
+        match entry {
+            Entry::Table { files, .. } => Ok(Arc::new(
+                WarehouseTable::open(state, Arc::clone(&self.warehouse), name, files).await?,
+            )),
+            Entry::View { definition, .. } => {
+                match state.create_logical_plan(definition).await {
+                    Ok(LogicalPlan::Ddl(DdlStatement::CreateView(view))) => Ok(Arc::new(
+                        ViewTable::new(view.input.as_ref().clone(), Some(definition.clone())),
+                    )),
+                    Ok(_) => Err(DataFusionError::Internal(format!(
+                        "the definition of view '{name}' is not a CREATE VIEW"
+                    ))),
+                    Err(e) => Err(DataFusionError::Plan(format!(
+                        "view '{name}' cannot be planned: {}",
+                        e.strip_backtrace()
+                    ))),
+                }
+            }
+            Entry::External { definition, .. } => {
+                match state.create_logical_plan(definition).await {
+                    Ok(LogicalPlan::Ddl(DdlStatement::CreateExternalTable(cmd))) => {
+                        create_external(state, &cmd).await.map_err(|e| {
+                            DataFusionError::Plan(format!(
+                                "external table '{name}' cannot be opened: {}",
+                                e.strip_backtrace()
+                            ))
+                        })
+                    }
+                    Ok(_) => Err(DataFusionError::Internal(format!(
+                        "the definition of '{name}' is not a CREATE EXTERNAL TABLE"
+                    ))),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+}
+
+/// Opens an external table as DataFusion would, after giving DataFusion the
+/// object store its location needs (built from the environment and the
+/// statement's `aws.*` / `gcp.*` / `azure.*` options, which are removed from
+/// what the file format sees).
+pub async fn create_external(
+    state: &SessionState,
+    cmd: &CreateExternalTable,
+) -> Result<Arc<dyn TableProvider>> {
+    let mut cmd = cmd.clone();
+    let store_options: HashMap<String, String> = cmd
+        .options
+        .iter()
+        .filter(|(k, _)| STORE_OPTION_PREFIXES.iter().any(|p| k.starts_with(p)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    cmd.options.retain(|k, _| !store_options.contains_key(k));
+    for url in &cmd.locations {
+        if location::needs_store(url) {
+            let loc = location::parse(url, &store_options)?;
+            state
+                .runtime_env()
+                .register_object_store(&loc.store_url, loc.store);
+        }
+    }
+    let file_type = cmd.file_type.to_uppercase();
+    let factory = state.table_factories().get(&file_type).ok_or_else(|| {
+        let mut known: Vec<&String> = state.table_factories().keys().collect();
+        known.sort();
+        DataFusionError::Plan(format!(
+            "unknown file type '{}' (known: {})",
+            cmd.file_type,
+            known.iter().map(|k| k.to_lowercase()).collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    factory.create(state as &dyn Session, &cmd).await
+}
+
+#[async_trait]
+impl SchemaProvider for WarehouseSchema {
+    fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .index
+            .read()
+            .map(|idx| idx.keys().cloned().collect())
+            .unwrap_or_default();
+        if let Ok(t) = self.session_tables.read() {
+            names.extend(t.keys().cloned());
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if let Some(t) = self.session_tables.read().map_err(|_| poisoned())?.get(name) {
+            return Ok(Some(Arc::clone(t)));
+        }
+        let Some(indexed) = self.index.read().map_err(|_| poisoned())?.get(name).cloned() else {
+            return Ok(None);
+        };
+        let entry = indexed.entry.map_err(|why| {
+            DataFusionError::Execution(format!("'{name}' cannot be loaded: {why}"))
+        })?;
+        if let Some((tag, provider)) = self.providers.lock().map_err(|_| poisoned())?.get(name)
+            && *tag == indexed.tag
+        {
+            return Ok(Some(Arc::clone(provider)));
+        }
+        let provider = self.open(name, &entry).await?;
+        self.providers
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(name.to_string(), (indexed.tag, Arc::clone(&provider)));
+        Ok(Some(provider))
+    }
+
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
+        if self.index.read().map_err(|_| poisoned())?.contains_key(&name) {
+            return Err(DataFusionError::Plan(format!(
+                "'{name}' already exists in the warehouse"
+            )));
+        }
+        Ok(self
+            .session_tables
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(name, table))
+    }
+
+    fn deregister_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        Ok(self.session_tables.write().map_err(|_| poisoned())?.remove(name))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.is_session_table(name)
+            || self
+                .index
+                .read()
+                .map(|idx| idx.contains_key(name))
+                .unwrap_or(false)
+    }
+}

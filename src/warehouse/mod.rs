@@ -1,0 +1,204 @@
+//! The warehouse: one root URL that holds everything a user creates.
+//!
+//! ```text
+//! <root>/catalog/<name>.json           one entry per table, view or external table
+//! <root>/tables/<name>/<unique>/*.parquet   table data, one folder per write
+//! <root>/models/<name>/...             the model store (quiver_udfs::store)
+//! ```
+//!
+//! A write puts its Parquet files in a new folder and then publishes them by
+//! one atomic `put` of the table's catalog entry, which lists the table's
+//! files. A statement that fails or is killed half-way leaves the previous
+//! entry, and so the previous contents, in place; two processes writing the
+//! same table each publish a complete entry and the last one wins.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::common::{DataFusionError, Result, plan_err};
+use datafusion::execution::runtime_env::RuntimeEnv;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use quiver_udfs::ModelStore;
+use quiver_udfs::objects::{check_name, delete_prefix, get_json, put_json, store_error, unique_name};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+pub mod catalog;
+pub mod location;
+pub mod table;
+
+pub use catalog::WarehouseSchema;
+
+/// How long opening a remote warehouse may take before quiver says it
+/// cannot be reached.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// One catalog entry: `<root>/catalog/<name>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Entry {
+    /// A table quiver wrote: its Parquet files, relative to the root.
+    Table { files: Vec<String>, updated: String },
+    /// `CREATE VIEW`: the statement, planned again when the view is used.
+    View { definition: String, updated: String },
+    /// `CREATE EXTERNAL TABLE`: the statement; the data is the user's.
+    External { definition: String, updated: String },
+}
+
+impl Entry {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Entry::Table { .. } => "table",
+            Entry::View { .. } => "view",
+            Entry::External { .. } => "external table",
+        }
+    }
+}
+
+/// Whether a table write adds to the table or replaces its contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    Append,
+    Replace,
+}
+
+/// A warehouse opened at a root URL.
+#[derive(Debug)]
+pub struct Warehouse {
+    url: String,
+    store_url: Url,
+    store: Arc<dyn ObjectStore>,
+    root: Path,
+}
+
+impl Warehouse {
+    /// Opens the warehouse at `location` (a path or URL), creating a local
+    /// one on first use, and checks that it can be listed.
+    pub async fn open(location: &str) -> Result<Arc<Self>> {
+        let loc = location::parse(location, &HashMap::new())?;
+        let warehouse = Arc::new(Self {
+            url: loc.url,
+            store_url: loc.store_url,
+            store: loc.store,
+            root: loc.path,
+        });
+        let catalog = warehouse.catalog_dir();
+        let probe = warehouse.store.list_with_delimiter(Some(&catalog));
+        match tokio::time::timeout(OPEN_TIMEOUT, probe).await {
+            Ok(Ok(_)) | Ok(Err(object_store::Error::NotFound { .. })) => Ok(warehouse),
+            Ok(Err(e)) => Err(DataFusionError::Configuration(format!(
+                "warehouse '{location}' cannot be read: {e}"
+            ))),
+            Err(_) => Err(DataFusionError::Configuration(format!(
+                "warehouse '{location}' cannot be reached: no answer in {}s",
+                OPEN_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    /// The root URL, ending in `/`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// Makes the warehouse's store known to DataFusion, so that scans of its
+    /// tables find it.
+    pub fn register_store(&self, runtime: &RuntimeEnv) {
+        runtime.register_object_store(&self.store_url, Arc::clone(&self.store));
+    }
+
+    /// The model store under `<root>/models`.
+    pub fn models(&self) -> ModelStore {
+        ModelStore::new(Arc::clone(&self.store), self.path("models"))
+    }
+
+    /// A path under the root.
+    pub fn path(&self, relative: &str) -> Path {
+        let mut p = self.root.clone();
+        for part in relative.split('/').filter(|s| !s.is_empty()) {
+            p = p.join(part);
+        }
+        p
+    }
+
+    /// The URL of a file under the root.
+    pub fn file_url(&self, relative: &str) -> String {
+        format!("{}{relative}", self.url)
+    }
+
+    pub(crate) fn catalog_dir(&self) -> Path {
+        self.path("catalog")
+    }
+
+    fn entry_path(&self, name: &str) -> Path {
+        self.catalog_dir().join(format!("{name}.json").as_str())
+    }
+
+    pub async fn read_entry(&self, name: &str) -> Result<Option<Entry>> {
+        get_json(self.store.as_ref(), &self.entry_path(name)).await
+    }
+
+    pub async fn put_entry(&self, name: &str, entry: &Entry) -> Result<()> {
+        check_name("table", name)?;
+        put_json(self.store.as_ref(), &self.entry_path(name), entry).await
+    }
+
+    /// Removes `name` from the catalog; for a table quiver wrote, its data too.
+    pub async fn drop_entry(&self, name: &str) -> Result<Option<Entry>> {
+        let entry = self.read_entry(name).await?;
+        if entry.is_some() {
+            match self.store.delete(&self.entry_path(name)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(store_error(format!("dropping '{name}'"), e)),
+            }
+        }
+        if let Some(Entry::Table { .. }) = entry {
+            delete_prefix(self.store.as_ref(), &self.path(&format!("tables/{name}"))).await?;
+        }
+        Ok(entry)
+    }
+
+    /// A fresh folder for one write of table `name`, relative to the root.
+    pub fn new_write_dir(&self, name: &str) -> String {
+        format!("tables/{name}/{}", unique_name())
+    }
+
+    /// Publishes `files` (relative to the root) as table `name`'s contents,
+    /// added to or replacing what it had. The one atomic step of a write.
+    pub async fn publish_table(&self, name: &str, files: Vec<String>, mode: WriteMode) -> Result<()> {
+        let previous = match self.read_entry(name).await? {
+            Some(Entry::Table { files, .. }) => files,
+            Some(other) if mode == WriteMode::Append => {
+                return plan_err!("cannot write to '{name}': it is a {}", other.kind());
+            }
+            _ => Vec::new(),
+        };
+        let all = match mode {
+            WriteMode::Append => previous.iter().cloned().chain(files.iter().cloned()).collect(),
+            WriteMode::Replace => files.clone(),
+        };
+        let entry = Entry::Table {
+            files: all,
+            updated: now(),
+        };
+        self.put_entry(name, &entry).await?;
+        if mode == WriteMode::Replace {
+            // The old files are no longer referenced; failing to remove them
+            // wastes space but loses nothing.
+            for old in previous.iter().filter(|f| !files.contains(f)) {
+                let _ = self.store.delete(&self.path(old)).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

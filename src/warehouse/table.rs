@@ -1,0 +1,200 @@
+//! A table quiver wrote: a `ListingTable` over exactly the Parquet files its
+//! catalog entry lists, and the sink that writes new files and publishes them
+//! (`CREATE TABLE ... AS`, `INSERT INTO`, `INSERT OVERWRITE`).
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::{DataFusionError, Result, SchemaExt, not_impl_err};
+use datafusion::datasource::TableProvider;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::datasource::sink::{DataSink, DataSinkExec};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::parquet::arrow::AsyncArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
+use futures::StreamExt;
+use quiver_udfs::objects::delete_prefix;
+
+use super::{Warehouse, WriteMode};
+
+/// A warehouse table: reads go to the listed files, writes through
+/// [`TableSink`].
+#[derive(Debug)]
+pub struct WarehouseTable {
+    name: String,
+    warehouse: Arc<Warehouse>,
+    inner: ListingTable,
+}
+
+impl WarehouseTable {
+    /// Opens table `name` over `files` (relative to the warehouse root). The
+    /// schema is read from the first file's footer; every file of a table
+    /// is written with the table's schema.
+    pub async fn open(
+        state: &dyn Session,
+        warehouse: Arc<Warehouse>,
+        name: &str,
+        files: &[String],
+    ) -> Result<Self> {
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet");
+        let urls = files
+            .iter()
+            .map(|f| ListingTableUrl::parse(warehouse.file_url(f)))
+            .collect::<Result<Vec<_>>>()?;
+        let Some(first) = urls.first() else {
+            return Err(DataFusionError::Internal(format!(
+                "table '{name}' has no files in its catalog entry"
+            )));
+        };
+        let schema = ListingTableConfig::new(first.clone())
+            .with_listing_options(options.clone())
+            .infer_schema(state)
+            .await
+            .map_err(|e| {
+                DataFusionError::Execution(format!(
+                    "table '{name}' cannot be loaded: file {}: {}",
+                    warehouse.file_url(&files[0]),
+                    e.strip_backtrace()
+                ))
+            })?
+            .file_schema
+            .ok_or_else(|| DataFusionError::Internal(format!("no schema for table '{name}'")))?;
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(schema);
+        Ok(Self {
+            name: name.to_string(),
+            warehouse,
+            inner: ListingTable::try_new(config)?,
+        })
+    }
+}
+
+#[async_trait]
+impl TableProvider for WarehouseTable {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.inner.scan(state, projection, filters, limit).await
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.schema()
+            .logically_equivalent_names_and_types(&input.schema())?;
+        let mode = match insert_op {
+            InsertOp::Append => WriteMode::Append,
+            InsertOp::Overwrite => WriteMode::Replace,
+            InsertOp::Replace => return not_impl_err!("INSERT OR REPLACE is not supported"),
+        };
+        let sink = TableSink::new(Arc::clone(&self.warehouse), &self.name, self.schema(), mode);
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+}
+
+/// Writes a stream of batches as a new Parquet file of a table and publishes
+/// it. Nothing is visible until the whole stream has been written.
+#[derive(Debug)]
+pub struct TableSink {
+    warehouse: Arc<Warehouse>,
+    name: String,
+    schema: SchemaRef,
+    mode: WriteMode,
+}
+
+impl TableSink {
+    pub fn new(warehouse: Arc<Warehouse>, name: &str, schema: SchemaRef, mode: WriteMode) -> Self {
+        Self {
+            warehouse,
+            name: name.to_string(),
+            schema,
+            mode,
+        }
+    }
+
+    async fn write_file(&self, mut data: SendableRecordBatchStream, file: &str) -> Result<u64> {
+        let path = self.warehouse.path(file);
+        let writer = object_store::buffered::BufWriter::new(Arc::clone(self.warehouse.store()), path);
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .build();
+        let mut parquet = AsyncArrowWriter::try_new(writer, Arc::clone(&self.schema), Some(props))?;
+        let mut rows = 0u64;
+        while let Some(batch) = data.next().await {
+            let batch = batch?;
+            rows += batch.num_rows() as u64;
+            parquet.write(&batch).await?;
+        }
+        parquet.close().await?;
+        Ok(rows)
+    }
+}
+
+impl DisplayAs for TableSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "TableSink: table={} mode={:?}", self.name, self.mode)
+    }
+}
+
+#[async_trait]
+impl DataSink for TableSink {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    async fn write_all(
+        &self,
+        data: SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> Result<u64> {
+        let dir = self.warehouse.new_write_dir(&self.name);
+        let file = format!("{dir}/part-0.parquet");
+        match self.write_file(data, &file).await {
+            Ok(rows) => {
+                self.warehouse
+                    .publish_table(&self.name, vec![file], self.mode)
+                    .await?;
+                Ok(rows)
+            }
+            Err(e) => {
+                // Nothing was published; remove what was written so far.
+                let _ = delete_prefix(self.warehouse.store().as_ref(), &self.warehouse.path(&dir)).await;
+                Err(e)
+            }
+        }
+    }
+}
