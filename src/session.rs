@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::Schema;
-use datafusion::catalog::MemoryCatalogProvider;
 use datafusion::catalog::CatalogProvider;
+use datafusion::catalog::MemoryCatalogProvider;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -63,7 +63,11 @@ impl QuiverSession {
         quiver_udfs::register_all(&ctx, Arc::clone(&models))?;
         schema.attach(ctx.state());
         schema.refresh().await?;
-        Ok(Self { ctx, schema, models })
+        Ok(Self {
+            ctx,
+            schema,
+            models,
+        })
     }
 
     pub fn ctx(&self) -> &SessionContext {
@@ -139,7 +143,8 @@ impl QuiverSession {
                 if !drop.if_exists && !self.schema.is_session_table(drop.name.table()) {
                     return Err(self.missing("table", drop.name.table()));
                 }
-                self.run_plan(LogicalPlan::Ddl(DdlStatement::DropTable(drop))).await
+                self.run_plan(LogicalPlan::Ddl(DdlStatement::DropTable(drop)))
+                    .await
             }
             LogicalPlan::Ddl(DdlStatement::DropView(drop)) => {
                 if let Some(name) = ddl::warehouse_name(&drop.name)
@@ -150,14 +155,19 @@ impl QuiverSession {
                 if !drop.if_exists && !self.schema.is_session_table(drop.name.table()) {
                     return Err(self.missing("view", drop.name.table()));
                 }
-                self.run_plan(LogicalPlan::Ddl(DdlStatement::DropView(drop))).await
+                self.run_plan(LogicalPlan::Ddl(DdlStatement::DropView(drop)))
+                    .await
             }
             other => self.run_plan(other).await,
         }
     }
 
     async fn run_plan(&self, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
-        self.ctx.execute_logical_plan(plan).await?.execute_stream().await
+        self.ctx
+            .execute_logical_plan(plan)
+            .await?
+            .execute_stream()
+            .await
     }
 
     /// What the warehouse holds, for error messages: `tables: a, b; views: v`.
@@ -185,7 +195,10 @@ impl QuiverSession {
     }
 
     fn missing(&self, kind: &str, name: &str) -> DataFusionError {
-        DataFusionError::Plan(format!("{kind} '{name}' does not exist ({})", self.listing()))
+        DataFusionError::Plan(format!(
+            "{kind} '{name}' does not exist ({})",
+            self.listing()
+        ))
     }
 
     /// Adds what exists to DataFusion's "table 'x' not found".

@@ -1,1 +1,9 @@
+//! quiver's integration tests: one test binary (every extra one links
+//! DataFusion again), one module per area.
 
+mod common;
+
+mod cli;
+mod docs;
+mod persistence;
+mod slt;

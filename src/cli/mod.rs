@@ -106,7 +106,12 @@ pub async fn main(args: Args) -> ExitCode {
 }
 
 /// Runs each statement of `text`, printing results; stops at the first error.
-pub async fn run_script(session: &QuiverSession, text: &str, format: Format, timing: bool) -> Outcome {
+pub async fn run_script(
+    session: &QuiverSession,
+    text: &str,
+    format: Format,
+    timing: bool,
+) -> Outcome {
     let statements = match statement::split(text) {
         Ok(s) => s,
         Err(e) => {
@@ -176,7 +181,10 @@ pub async fn objects(session: &QuiverSession) -> Result<RecordBatch> {
         })
         .collect();
     for m in session.models().list().await? {
-        rows.push((m.name.clone(), format!("model ({} v{})", m.model_type, m.version)));
+        rows.push((
+            m.name.clone(),
+            format!("model ({} v{})", m.model_type, m.version),
+        ));
     }
     let schema = Arc::new(Schema::new(vec![
         Field::new("name", DataType::Utf8, false),
@@ -185,8 +193,12 @@ pub async fn objects(session: &QuiverSession) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(
         schema,
         vec![
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0.as_str()))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1.as_str()))),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.0.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.1.as_str()),
+            )),
         ],
     )?)
 }

@@ -43,7 +43,11 @@ pub async fn run(session: Arc<QuiverSession>, format: Format, timing: bool) -> E
     );
     let mut buffer = String::new();
     loop {
-        let prompt = if buffer.is_empty() { "quiver> " } else { "   ...> " };
+        let prompt = if buffer.is_empty() {
+            "quiver> "
+        } else {
+            "   ...> "
+        };
         match editor.readline(prompt) {
             Ok(line) => {
                 let trimmed = line.trim();

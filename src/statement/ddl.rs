@@ -4,10 +4,14 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::common::{DataFusionError, Result, TableReference, plan_err};
 use datafusion::datasource::sink::DataSink;
-use datafusion::logical_expr::{CreateExternalTable, CreateMemoryTable, CreateView};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::{CreateExternalTable, CreateMemoryTable, CreateView, LogicalPlan};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 use quiver_udfs::objects::check_name;
 
 use crate::warehouse::catalog::create_external;
@@ -66,13 +70,25 @@ pub async fn create_table(
     name: &str,
     create: CreateMemoryTable,
 ) -> Result<()> {
-    if !may_create(schema, name, "table", create.or_replace, create.if_not_exists)? {
+    if !may_create(
+        schema,
+        name,
+        "table",
+        create.or_replace,
+        create.if_not_exists,
+    )? {
         return Ok(());
     }
     let df = ctx
         .execute_logical_plan(create.input.as_ref().clone())
         .await?;
-    let stream = df.execute_stream().await?;
+    let mut stream = df.execute_stream().await?;
+    if !matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(_)) {
+        // As in DuckDB and BigQuery, a table made from a query takes its
+        // columns' types but not their NOT NULL: a later INSERT of a NULL
+        // into `CREATE TABLE t AS SELECT 'x' AS s` must work.
+        stream = nullable(stream);
+    }
     let sink = TableSink::new(
         Arc::clone(schema.warehouse()),
         name,
@@ -82,6 +98,25 @@ pub async fn create_table(
     sink.write_all(stream, &ctx.task_ctx()).await?;
     schema.invalidate(name);
     Ok(())
+}
+
+/// `stream` with every top-level column declared nullable.
+fn nullable(stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+    let fields: Vec<Field> = stream
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    let schema = Arc::new(Schema::new_with_metadata(
+        fields,
+        stream.schema().metadata().clone(),
+    ));
+    let out = Arc::clone(&schema);
+    Box::pin(RecordBatchStreamAdapter::new(
+        out,
+        stream.map(move |batch| Ok(batch?.with_schema(Arc::clone(&schema))?)),
+    ))
 }
 
 /// `CREATE [OR REPLACE] VIEW v AS query`: stores the statement.
@@ -137,7 +172,10 @@ pub async fn drop(schema: &WarehouseSchema, name: &str, view: bool) -> Result<bo
     }
     let statement = if view { "DROP VIEW" } else { "DROP TABLE" };
     if view != (kind == "view") {
-        return plan_err!("{statement}: '{name}' is a {kind}, not a {}", if view { "view" } else { "table" });
+        return plan_err!(
+            "{statement}: '{name}' is a {kind}, not a {}",
+            if view { "view" } else { "table" }
+        );
     }
     schema
         .warehouse()

@@ -87,7 +87,10 @@ fn expect_word(p: &mut Parser, word: &str, what: &str) -> Result<()> {
     if parse_word(p, word) {
         Ok(())
     } else {
-        plan_err!("syntax error: expected {what}, found {}", p.peek_token().token)
+        plan_err!(
+            "syntax error: expected {what}, found {}",
+            p.peek_token().token
+        )
     }
 }
 
@@ -142,8 +145,16 @@ pub fn parse(sql: &str) -> Result<ModelStatement> {
             None
         };
         let query = if p.parse_keyword(Keyword::AS) {
-            let start = p.peek_token().span.start;
-            let text = text_from(sql, start).trim().trim_end_matches(';').trim();
+            let next = p.peek_token();
+            // The end-of-input token has no location of its own.
+            let text = if next.token == Token::EOF {
+                ""
+            } else {
+                text_from(sql, next.span.start)
+                    .trim()
+                    .trim_end_matches(';')
+                    .trim()
+            };
             if text.is_empty() {
                 return plan_err!("create model: AS must be followed by a query");
             }
@@ -191,7 +202,10 @@ pub fn parse(sql: &str) -> Result<ModelStatement> {
     if !is_create_with_query {
         let _ = p.consume_token(&Token::SemiColon);
         if p.peek_token().token != Token::EOF {
-            return plan_err!("syntax error: unexpected {} after the statement", p.peek_token().token);
+            return plan_err!(
+                "syntax error: unexpected {} after the statement",
+                p.peek_token().token
+            );
         }
     }
     Ok(stmt)
@@ -200,7 +214,11 @@ pub fn parse(sql: &str) -> Result<ModelStatement> {
 /// An option's value: a number, a string, a boolean or a bare word.
 fn option_value(key: &str, expr: Expr) -> Result<Json> {
     let number = |s: &str, negative: bool| -> Result<Json> {
-        let text = if negative { format!("-{s}") } else { s.to_string() };
+        let text = if negative {
+            format!("-{s}")
+        } else {
+            s.to_string()
+        };
         if let Ok(i) = text.parse::<i64>() {
             return Ok(Json::from(i));
         }
@@ -208,7 +226,9 @@ fn option_value(key: &str, expr: Expr) -> Result<Json> {
             .ok()
             .and_then(serde_json::Number::from_f64)
             .map(Json::Number)
-            .ok_or_else(|| DataFusionError::Plan(format!("option '{key}': '{text}' is not a number")))
+            .ok_or_else(|| {
+                DataFusionError::Plan(format!("option '{key}': '{text}' is not a number"))
+            })
     };
     match expr {
         Expr::Value(v) => match v.value {
@@ -242,8 +262,9 @@ fn string_batch(columns: &[&str], rows: Vec<Vec<String>>) -> Result<RecordBatch>
     ));
     let arrays = (0..columns.len())
         .map(|i| {
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r[i].as_str())))
-                as Arc<dyn datafusion::arrow::array::Array>
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r[i].as_str()),
+            )) as Arc<dyn datafusion::arrow::array::Array>
         })
         .collect();
     Ok(RecordBatch::try_new(schema, arrays)?)
@@ -270,12 +291,18 @@ pub async fn execute(models: &ModelStore, stmt: ModelStatement) -> Result<Vec<Re
             let batch = RecordBatch::try_new(
                 schema,
                 vec![
-                    Arc::new(StringArray::from_iter_values(list.iter().map(|m| m.name.as_str()))),
+                    Arc::new(StringArray::from_iter_values(
+                        list.iter().map(|m| m.name.as_str()),
+                    )),
                     Arc::new(StringArray::from_iter_values(
                         list.iter().map(|m| m.model_type.as_str()),
                     )),
-                    Arc::new(UInt64Array::from_iter_values(list.iter().map(|m| m.version))),
-                    Arc::new(StringArray::from_iter_values(list.iter().map(|m| m.created.as_str()))),
+                    Arc::new(UInt64Array::from_iter_values(
+                        list.iter().map(|m| m.version),
+                    )),
+                    Arc::new(StringArray::from_iter_values(
+                        list.iter().map(|m| m.created.as_str()),
+                    )),
                 ],
             )?;
             Ok(vec![batch])
@@ -402,13 +429,28 @@ mod tests {
     fn errors_name_what_is_wrong() {
         for (sql, expected) in [
             ("create model m", "expected TYPE"),
-            ("create model m type w options (a = 1, a = 2)", "option 'a' is given twice"),
+            (
+                "create model m type w options (a = 1, a = 2)",
+                "option 'a' is given twice",
+            ),
             ("create model m type w options (a = [1])", "option 'a'"),
-            ("create model m type w garbage", "expected OPTIONS, FROM or AS"),
-            ("create or replace model if not exists m type w", "cannot be used together"),
-            ("create model m type w as ", "AS must be followed by a query"),
+            (
+                "create model m type w garbage",
+                "expected OPTIONS, FROM or AS",
+            ),
+            (
+                "create or replace model if not exists m type w",
+                "cannot be used together",
+            ),
+            (
+                "create model m type w as ",
+                "AS must be followed by a query",
+            ),
             ("drop model m extra", "unexpected"),
-            ("create model `a/b` type w", "syntax error"),
+            (
+                "create model `a/b` type w",
+                "model name 'a/b' is not allowed",
+            ),
         ] {
             let err = parse(sql).expect_err(sql).to_string();
             assert!(err.contains(expected), "{sql}: {err}");

@@ -9,12 +9,13 @@
 //! [`WarehouseSchema::refresh`] brings the index up to date with what other
 //! processes wrote; the session calls it before each statement.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use async_trait::async_trait;
-use datafusion::catalog::{SchemaProvider, Session};
 use datafusion::catalog::view::ViewTable;
+use datafusion::catalog::{SchemaProvider, Session};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::datasource::TableProvider;
 use datafusion::execution::SessionState;
@@ -32,6 +33,11 @@ use super::{Entry, Warehouse};
 struct Indexed {
     tag: String,
     entry: std::result::Result<Entry, String>,
+}
+
+tokio::task_local! {
+    /// The names whose entries this task is opening right now.
+    static OPENING: RefCell<HashSet<String>>;
 }
 
 type Providers = HashMap<String, (String, Arc<dyn TableProvider>)>;
@@ -91,7 +97,11 @@ impl WarehouseSchema {
         let mut fresh = BTreeMap::new();
         let mut to_read = Vec::new();
         for meta in metas {
-            let Some(name) = meta.location.filename().and_then(|f| f.strip_suffix(".json")) else {
+            let Some(name) = meta
+                .location
+                .filename()
+                .and_then(|f| f.strip_suffix(".json"))
+            else {
                 continue;
             };
             let tag = format!("{:?}/{}/{}", meta.e_tag, meta.last_modified, meta.size);
@@ -126,7 +136,11 @@ impl WarehouseSchema {
     pub fn entries(&self) -> Vec<(String, std::result::Result<Entry, String>)> {
         self.index
             .read()
-            .map(|idx| idx.iter().map(|(k, v)| (k.clone(), v.entry.clone())).collect())
+            .map(|idx| {
+                idx.iter()
+                    .map(|(k, v)| (k.clone(), v.entry.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -154,20 +168,18 @@ impl WarehouseSchema {
             Entry::Table { files, .. } => Ok(Arc::new(
                 WarehouseTable::open(state, Arc::clone(&self.warehouse), name, files).await?,
             )),
-            Entry::View { definition, .. } => {
-                match state.create_logical_plan(definition).await {
-                    Ok(LogicalPlan::Ddl(DdlStatement::CreateView(view))) => Ok(Arc::new(
-                        ViewTable::new(view.input.as_ref().clone(), Some(definition.clone())),
-                    )),
-                    Ok(_) => Err(DataFusionError::Internal(format!(
-                        "the definition of view '{name}' is not a CREATE VIEW"
-                    ))),
-                    Err(e) => Err(DataFusionError::Plan(format!(
-                        "view '{name}' cannot be planned: {}",
-                        e.strip_backtrace()
-                    ))),
-                }
-            }
+            Entry::View { definition, .. } => match state.create_logical_plan(definition).await {
+                Ok(LogicalPlan::Ddl(DdlStatement::CreateView(view))) => Ok(Arc::new(
+                    ViewTable::new(view.input.as_ref().clone(), Some(definition.clone())),
+                )),
+                Ok(_) => Err(DataFusionError::Internal(format!(
+                    "the definition of view '{name}' is not a CREATE VIEW"
+                ))),
+                Err(e) => Err(DataFusionError::Plan(format!(
+                    "view '{name}' cannot be planned: {}",
+                    e.strip_backtrace()
+                ))),
+            },
             Entry::External { definition, .. } => {
                 match state.create_logical_plan(definition).await {
                     Ok(LogicalPlan::Ddl(DdlStatement::CreateExternalTable(cmd))) => {
@@ -219,7 +231,11 @@ pub async fn create_external(
         DataFusionError::Plan(format!(
             "unknown file type '{}' (known: {})",
             cmd.file_type,
-            known.iter().map(|k| k.to_lowercase()).collect::<Vec<_>>().join(", ")
+            known
+                .iter()
+                .map(|k| k.to_lowercase())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     })?;
     factory.create(state as &dyn Session, &cmd).await
@@ -242,10 +258,21 @@ impl SchemaProvider for WarehouseSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        if let Some(t) = self.session_tables.read().map_err(|_| poisoned())?.get(name) {
+        if let Some(t) = self
+            .session_tables
+            .read()
+            .map_err(|_| poisoned())?
+            .get(name)
+        {
             return Ok(Some(Arc::clone(t)));
         }
-        let Some(indexed) = self.index.read().map_err(|_| poisoned())?.get(name).cloned() else {
+        let Some(indexed) = self
+            .index
+            .read()
+            .map_err(|_| poisoned())?
+            .get(name)
+            .cloned()
+        else {
             return Ok(None);
         };
         let entry = indexed.entry.map_err(|why| {
@@ -256,7 +283,27 @@ impl SchemaProvider for WarehouseSchema {
         {
             return Ok(Some(Arc::clone(provider)));
         }
-        let provider = self.open(name, &entry).await?;
+        // Planning a view's or external table's own definition asks for its
+        // name again (DataFusion resolves every name in a statement), and a
+        // view may refer to itself through others: an entry being opened is
+        // not there for its own definition, so cycles end instead of
+        // recursing without end.
+        let opening = OPENING.try_with(|o| o.borrow().contains(name));
+        if opening == Ok(true) {
+            return Ok(None);
+        }
+        let provider = match opening {
+            Ok(_) => {
+                OPENING.with(|o| o.borrow_mut().insert(name.to_string()));
+                let result = self.open(name, &entry).await;
+                OPENING.with(|o| o.borrow_mut().remove(name));
+                result?
+            }
+            Err(_) => {
+                let scope = RefCell::new(HashSet::from([name.to_string()]));
+                OPENING.scope(scope, self.open(name, &entry)).await?
+            }
+        };
         self.providers
             .lock()
             .map_err(|_| poisoned())?
@@ -269,7 +316,12 @@ impl SchemaProvider for WarehouseSchema {
         name: String,
         table: Arc<dyn TableProvider>,
     ) -> Result<Option<Arc<dyn TableProvider>>> {
-        if self.index.read().map_err(|_| poisoned())?.contains_key(&name) {
+        if self
+            .index
+            .read()
+            .map_err(|_| poisoned())?
+            .contains_key(&name)
+        {
             return Err(DataFusionError::Plan(format!(
                 "'{name}' already exists in the warehouse"
             )));
@@ -282,7 +334,11 @@ impl SchemaProvider for WarehouseSchema {
     }
 
     fn deregister_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        Ok(self.session_tables.write().map_err(|_| poisoned())?.remove(name))
+        Ok(self
+            .session_tables
+            .write()
+            .map_err(|_| poisoned())?
+            .remove(name))
     }
 
     fn table_exist(&self, name: &str) -> bool {

@@ -145,7 +145,10 @@ mod tests {
         let err = parse("ftp://host/x", &HashMap::new())
             .err()
             .expect("unsupported");
-        assert!(err.to_string().contains("unsupported scheme 'ftp'"), "{err}");
+        assert!(
+            err.to_string().contains("unsupported scheme 'ftp'"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -21,7 +21,9 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use quiver_udfs::ModelStore;
-use quiver_udfs::objects::{check_name, delete_prefix, get_json, put_json, store_error, unique_name};
+use quiver_udfs::objects::{
+    check_name, delete_prefix, get_json, put_json, store_error, unique_name,
+};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -171,7 +173,12 @@ impl Warehouse {
 
     /// Publishes `files` (relative to the root) as table `name`'s contents,
     /// added to or replacing what it had. The one atomic step of a write.
-    pub async fn publish_table(&self, name: &str, files: Vec<String>, mode: WriteMode) -> Result<()> {
+    pub async fn publish_table(
+        &self,
+        name: &str,
+        files: Vec<String>,
+        mode: WriteMode,
+    ) -> Result<()> {
         let previous = match self.read_entry(name).await? {
             Some(Entry::Table { files, .. }) => files,
             Some(other) if mode == WriteMode::Append => {
@@ -180,7 +187,11 @@ impl Warehouse {
             _ => Vec::new(),
         };
         let all = match mode {
-            WriteMode::Append => previous.iter().cloned().chain(files.iter().cloned()).collect(),
+            WriteMode::Append => previous
+                .iter()
+                .cloned()
+                .chain(files.iter().cloned())
+                .collect(),
             WriteMode::Replace => files.clone(),
         };
         let entry = Entry::Table {

@@ -46,8 +46,8 @@ impl WarehouseTable {
         name: &str,
         files: &[String],
     ) -> Result<Self> {
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet");
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         let urls = files
             .iter()
             .map(|f| ListingTableUrl::parse(warehouse.file_url(f)))
@@ -148,7 +148,8 @@ impl TableSink {
 
     async fn write_file(&self, mut data: SendableRecordBatchStream, file: &str) -> Result<u64> {
         let path = self.warehouse.path(file);
-        let writer = object_store::buffered::BufWriter::new(Arc::clone(self.warehouse.store()), path);
+        let writer =
+            object_store::buffered::BufWriter::new(Arc::clone(self.warehouse.store()), path);
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .build();
@@ -192,7 +193,8 @@ impl DataSink for TableSink {
             }
             Err(e) => {
                 // Nothing was published; remove what was written so far.
-                let _ = delete_prefix(self.warehouse.store().as_ref(), &self.warehouse.path(&dir)).await;
+                let _ = delete_prefix(self.warehouse.store().as_ref(), &self.warehouse.path(&dir))
+                    .await;
                 Err(e)
             }
         }

@@ -22,7 +22,10 @@ pub fn store_error(context: impl std::fmt::Display, e: object_store::Error) -> D
 }
 
 /// Reads the JSON document at `path`; `None` when there is none.
-pub async fn get_json<T: DeserializeOwned>(store: &dyn ObjectStore, path: &Path) -> Result<Option<T>> {
+pub async fn get_json<T: DeserializeOwned>(
+    store: &dyn ObjectStore,
+    path: &Path,
+) -> Result<Option<T>> {
     let bytes = match store.get(path).await {
         Ok(got) => got
             .bytes()
@@ -65,7 +68,10 @@ pub async fn child_folders(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec
 /// Deletes every object under `prefix`. A missing object is not an error: a
 /// concurrent delete may have got there first.
 pub async fn delete_prefix(store: &dyn ObjectStore, prefix: &Path) -> Result<()> {
-    let locations = store.list(Some(prefix)).map_ok(|meta| meta.location).boxed();
+    let locations = store
+        .list(Some(prefix))
+        .map_ok(|meta| meta.location)
+        .boxed();
     let mut deleted = store.delete_stream(locations);
     while let Some(result) = deleted.next().await {
         match result {

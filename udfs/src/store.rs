@@ -23,7 +23,9 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use crate::objects::{check_name, child_folders, delete_prefix, get_json, put_json, store_error, unique_name};
+use crate::objects::{
+    check_name, child_folders, delete_prefix, get_json, put_json, store_error, unique_name,
+};
 
 /// The manifest format this build writes; it reads this one and older ones.
 pub const FORMAT_VERSION: u32 = 1;
@@ -101,7 +103,9 @@ impl ModelStore {
 
     /// The path of `file` inside the folder of the version `manifest` describes.
     pub fn file_path(&self, manifest: &Manifest, file: &str) -> Path {
-        self.model_dir(&manifest.name).join(manifest.dir.as_str()).join(file)
+        self.model_dir(&manifest.name)
+            .join(manifest.dir.as_str())
+            .join(file)
     }
 
     /// The names of all models, sorted.
@@ -120,7 +124,9 @@ impl ModelStore {
     /// The current version of `name`, if the model exists.
     pub async fn current(&self, name: &str) -> Result<Option<Manifest>> {
         let dir = self.model_dir(name);
-        let Some(pointer) = get_json::<Pointer>(self.store.as_ref(), &dir.clone().join("CURRENT")).await? else {
+        let Some(pointer) =
+            get_json::<Pointer>(self.store.as_ref(), &dir.clone().join("CURRENT")).await?
+        else {
             return Ok(None);
         };
         self.read_manifest(name, &pointer.dir).await
@@ -258,7 +264,10 @@ impl VersionWriter<'_> {
 
     /// Where `file` goes in this version's folder (for streaming writers).
     pub fn path(&self, file: &str) -> Path {
-        self.models.model_dir(&self.name).join(self.dir.as_str()).join(file)
+        self.models
+            .model_dir(&self.name)
+            .join(self.dir.as_str())
+            .join(file)
     }
 
     /// Writes a whole payload file.
@@ -303,7 +312,12 @@ impl VersionWriter<'_> {
         };
         let store = self.models.store.as_ref();
         let dir = self.models.model_dir(&self.name);
-        put_json(store, &dir.clone().join(self.dir.as_str()).join("manifest.json"), &manifest).await?;
+        put_json(
+            store,
+            &dir.clone().join(self.dir.as_str()).join("manifest.json"),
+            &manifest,
+        )
+        .await?;
         let pointer = Pointer {
             version: self.version,
             dir: self.dir.clone(),
@@ -351,7 +365,10 @@ mod tests {
         let mut w = models.begin("m", "test").await.expect("begin");
         w.put("payload.bin", b"half".to_vec()).await.expect("put");
         drop(w);
-        assert_eq!(models.current("m").await.expect("read").map(|m| m.version), Some(1));
+        assert_eq!(
+            models.current("m").await.expect("read").map(|m| m.version),
+            Some(1)
+        );
         let mut w = models.begin("fresh", "test").await.expect("begin");
         w.put("payload.bin", b"x".to_vec()).await.expect("put");
         w.abort().await.expect("abort");
@@ -362,7 +379,10 @@ mod tests {
     async fn unknown_model_error_lists_models() {
         let models = ModelStore::in_memory();
         publish(&models, "title_vectors", b"x").await;
-        let err = models.require("embed", "title_vec").await.expect_err("missing");
+        let err = models
+            .require("embed", "title_vec")
+            .await
+            .expect_err("missing");
         assert!(
             err.to_string()
                 .contains("embed: model 'title_vec' does not exist (models: title_vectors)"),

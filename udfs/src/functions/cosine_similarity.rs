@@ -53,9 +53,18 @@ mod tests {
 
     #[test]
     fn orthogonal_parallel_and_zero() {
-        assert_eq!(CosineSimilarity::eval::<f64>(&[1.0, 0.0], &[0.0, 2.0]), Some(0.0));
-        assert_eq!(CosineSimilarity::eval::<f64>(&[1.0, 2.0], &[2.0, 4.0]), Some(1.0));
-        assert_eq!(CosineSimilarity::eval::<f64>(&[0.0, 0.0], &[1.0, 1.0]), None);
+        assert_eq!(
+            CosineSimilarity::eval::<f64>(&[1.0, 0.0], &[0.0, 2.0]),
+            Some(0.0)
+        );
+        assert_eq!(
+            CosineSimilarity::eval::<f64>(&[1.0, 2.0], &[2.0, 4.0]),
+            Some(1.0)
+        );
+        assert_eq!(
+            CosineSimilarity::eval::<f64>(&[0.0, 0.0], &[1.0, 1.0]),
+            None
+        );
         let s = CosineSimilarity::eval::<f32>(&[1.0; 19], &[-1.0; 19]).expect("non-zero");
         assert!((s + 1.0).abs() < 1e-6);
     }

@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use datafusion::common::Result;
-use datafusion::prelude::SessionContext;
 use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::SessionContext;
 
 use crate::store::ModelStore;
 
@@ -28,7 +28,11 @@ pub use l2_distance::{l2_distance, l2_distance_udf};
 pub fn scalar_functions(models: &Arc<ModelStore>) -> Vec<Arc<ScalarUDF>> {
     // Model-backed functions take the store; the vector functions need none.
     let _ = models;
-    vec![cosine_similarity_udf(), dot_product_udf(), l2_distance_udf()]
+    vec![
+        cosine_similarity_udf(),
+        dot_product_udf(),
+        l2_distance_udf(),
+    ]
 }
 
 /// Adds every quiver function to `ctx` (the CLI's, the server's, or a

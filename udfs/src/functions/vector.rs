@@ -243,7 +243,9 @@ pub fn to_arrays(args: &[ColumnarValue]) -> Result<(Vec<(ArrayRef, bool)>, bool)
 /// argument was a scalar.
 pub fn finish(result: ArrayRef, all_scalar: bool) -> Result<ColumnarValue> {
     if all_scalar {
-        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?))
+        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+            &result, 0,
+        )?))
     } else {
         Ok(ColumnarValue::Array(result))
     }
@@ -266,12 +268,9 @@ pub fn eval_pair<K: PairKernel>(
     let rows = if all_scalar { 1 } else { number_rows };
     let element = vector_element(arrays[0].0.data_type()).cloned();
     let result: ArrayRef = match element {
-        Some(DataType::Float32) => Arc::new(eval_typed::<f32>(
-            function,
-            &arrays,
-            rows,
-            K::eval::<f32>,
-        )?),
+        Some(DataType::Float32) => {
+            Arc::new(eval_typed::<f32>(function, &arrays, rows, K::eval::<f32>)?)
+        }
         _ => Arc::new(eval_typed::<f64>(function, &arrays, rows, K::eval::<f64>)?),
     };
     finish(result, all_scalar)
@@ -308,11 +307,7 @@ fn eval_typed<T: Element>(
 /// Sums `f(a[i], b[i])` in eight independent lanes so the compiler can keep
 /// them in one SIMD register; a single accumulator would serialise the adds.
 #[inline]
-pub fn lane_sum<T: Element>(
-    a: &[T],
-    b: &[T],
-    f: impl Fn(T, T) -> T,
-) -> T {
+pub fn lane_sum<T: Element>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
     let mut acc = [T::default(); 8];
     let chunks = a.len() / 8;
     for c in 0..chunks {
@@ -412,13 +407,14 @@ macro_rules! pair_function {
 }
 
 /// The documentation section every vector function is listed under.
-pub const VECTOR_SECTION: datafusion::logical_expr::DocSection = datafusion::logical_expr::DocSection {
-    include: true,
-    label: "Vector functions",
-    description: Some(
-        "Functions over vectors: `FixedSizeList`, `List` or `LargeList` of numbers. \
+pub const VECTOR_SECTION: datafusion::logical_expr::DocSection =
+    datafusion::logical_expr::DocSection {
+        include: true,
+        label: "Vector functions",
+        description: Some(
+            "Functions over vectors: `FixedSizeList`, `List` or `LargeList` of numbers. \
          Two vectors are compared in `Float32` when either holds `Float32`, else in \
          `Float64`; the result has that type. NULL in gives NULL out, and so does a \
          vector that holds a NULL element.",
-    ),
-};
+        ),
+    };

@@ -1,0 +1,168 @@
+//! The `quiver` binary, run as a user runs it, against temporary warehouses.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::common::{quiver, quiver_bin, stderr, stdout};
+
+#[test]
+fn runs_commands_and_prints_a_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = quiver(dir.path(), &["-c", "select 1 as one, 'x' as s"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "+-----+---+\n| one | s |\n+-----+---+\n| 1   | x |\n+-----+---+\n"
+    );
+}
+
+#[test]
+fn formats_csv_json_and_ndjson() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sql = "select * from (values (1, 'a'), (2, NULL)) t(n, s) order by n";
+    let run = |format: &str| {
+        let out = quiver(dir.path(), &["--format", format, "-c", sql]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert_eq!(run("csv"), "n,s\n1,a\n2,\n");
+    assert_eq!(run("ndjson"), "{\"n\":1,\"s\":\"a\"}\n{\"n\":2}\n");
+    assert_eq!(run("json"), "[{\"n\":1,\"s\":\"a\"},{\"n\":2}]\n");
+}
+
+#[test]
+fn script_stops_at_the_first_error_with_one_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("s.sql");
+    std::fs::write(
+        &script,
+        "create table a as select 1 as x;\nselect * from missing_table;\ncreate table b as select 2 as y;\n",
+    )
+    .expect("write script");
+    let out = quiver(
+        &dir.path().join("wh"),
+        &["-f", script.to_str().expect("utf-8")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: table 'quiver.public.missing_table' not found (tables: a)"),
+        "{err}"
+    );
+    assert!(!err.contains("Error during planning"), "{err}");
+    let out = quiver(
+        &dir.path().join("wh"),
+        &["--format", "csv", "-c", "show tables"],
+    );
+    assert!(!stdout(&out).contains(",b,"), "the script stopped before b");
+}
+
+#[test]
+fn closed_pipe_is_not_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(quiver_bin())
+        .args(["--warehouse"])
+        .arg(dir.path())
+        .args([
+            "--format",
+            "csv",
+            "-c",
+            "select * from generate_series(1, 5000000)",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn quiver");
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("read the header");
+    assert_eq!(line, "value\n");
+    drop(reader); // as `head` does
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "status {:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_warehouse_urls_say_which_and_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(quiver_bin())
+        .args(["-w", "ftp://host/x", "-c", "select 1"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("location 'ftp://host/x': unsupported scheme 'ftp'"),
+        "{}",
+        stderr(&out)
+    );
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a folder").expect("write");
+    let inside = file.join("wh");
+    let out = quiver(&inside, &["-c", "select 1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot create"), "{}", stderr(&out));
+}
+
+#[test]
+fn help_documents_the_options() {
+    let out = Command::new(quiver_bin())
+        .arg("--help")
+        .output()
+        .expect("run");
+    let help = stdout(&out);
+    for flag in [
+        "--command",
+        "--file",
+        "--warehouse",
+        "--format",
+        "QUIVER_WAREHOUSE",
+        "ndjson",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+}
+
+#[test]
+fn environment_chooses_the_warehouse() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(quiver_bin())
+        .env("QUIVER_WAREHOUSE", dir.path().join("from-env"))
+        .args(["-c", "create table t as select 1 as x"])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.path().join("from-env/catalog/t.json").is_file());
+}
+
+#[test]
+fn shell_reads_multi_line_statements_and_commands() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(quiver_bin())
+        .arg("--warehouse")
+        .arg(dir.path())
+        .env("HOME", dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"create table t as\n  select 42 as answer;\n\\d\nselect answer\nfrom t;\n\\q\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("| t    | table |"), "{text}");
+    assert!(text.contains("| 42     |"), "{text}");
+}

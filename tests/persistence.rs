@@ -1,0 +1,249 @@
+//! Tables and views survive restarts; a write that fails or is killed half
+//! way leaves the old contents; concurrent writers never tear a table; a
+//! corrupt file breaks only its own table.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{quiver, quiver_bin, scalar, session, stderr};
+
+#[tokio::test]
+async fn tables_views_and_external_tables_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let csv = dir.path().join("people.csv");
+    std::fs::write(&csv, "name,age\nada,36\nalan,41\n").expect("write csv");
+    {
+        let s = session(&wh).await;
+        s.sql("create table t as select value as id from generate_series(1, 1000)")
+            .await
+            .expect("ctas");
+        s.sql("insert into t values (5000)").await.expect("insert");
+        s.sql("create view big as select id from t where id > 990")
+            .await
+            .expect("view");
+        s.sql(&format!(
+            "create external table people stored as csv location '{}' options ('format.has_header' 'true')",
+            csv.display()
+        ))
+        .await
+        .expect("external");
+    }
+    let s = session(&wh).await;
+    assert_eq!(scalar(&s, "select count(*) from t").await, "1001");
+    assert_eq!(scalar(&s, "select count(*) from big").await, "11");
+    assert_eq!(scalar(&s, "select max(age) from people").await, "41");
+    s.sql("drop view big").await.expect("drop view");
+    s.sql("drop table people").await.expect("drop external");
+    assert!(
+        csv.is_file(),
+        "dropping an external table keeps the user's file"
+    );
+    let s = session(&wh).await;
+    let err = s.sql("select * from big").await.expect_err("dropped");
+    assert!(err.to_string().contains("not found"), "{err}");
+}
+
+#[tokio::test]
+async fn a_failing_write_leaves_the_old_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let s = session(&wh).await;
+    s.sql("create table t as select value as v from generate_series(1, 10)")
+        .await
+        .expect("ctas");
+    // Division by zero from row 50,000 on: several batches are written first.
+    let failing = "create or replace table t as \
+                   select case when value < 50000 then value else value / (value - value) end as v \
+                   from generate_series(1, 200000)";
+    let err = s.sql(failing).await.expect_err("divide by zero");
+    assert!(
+        err.to_string().to_lowercase().contains("divide by zero"),
+        "{err}"
+    );
+    let err = s
+        .sql("insert into t select value / (value - value) from generate_series(1, 100000)")
+        .await
+        .expect_err("divide by zero");
+    assert!(
+        err.to_string().to_lowercase().contains("divide by zero"),
+        "{err}"
+    );
+    let s = session(&wh).await;
+    assert_eq!(scalar(&s, "select count(*) from t").await, "10");
+    assert_eq!(scalar(&s, "select sum(v) from t").await, "55");
+    let folders = std::fs::read_dir(wh.join("tables/t"))
+        .expect("table folder")
+        .count();
+    assert_eq!(folders, 1, "failed writes clean up after themselves");
+}
+
+#[tokio::test]
+async fn a_killed_write_leaves_the_old_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let out = quiver(&wh, &["-c", "create table t as select 1 as v"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut child = Command::new(quiver_bin())
+        .arg("--warehouse")
+        .arg(&wh)
+        .args([
+            "-c",
+            "create or replace table t as select value as v, repeat('x', 100) as pad \
+             from generate_series(1, 2000000000)",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Wait until the new version has started writing files, then kill it.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let writing = walk(&wh.join("tables/t")).len() > 1;
+        if writing {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the write never started");
+        assert!(
+            child.try_wait().expect("poll").is_none(),
+            "the write ended early"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+    let s = session(&wh).await;
+    assert_eq!(scalar(&s, "select count(*) from t").await, "1");
+    assert_eq!(scalar(&s, "select v from t").await, "1");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn concurrent_writers_never_tear_a_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let writers: Vec<_> = (1..=2)
+        .map(|w| {
+            Command::new(quiver_bin())
+                .arg("--warehouse")
+                .arg(&wh)
+                .args([
+                    "-c",
+                    &format!(
+                        "create or replace table t as select {w} as writer, value \
+                         from generate_series(1, 300000)"
+                    ),
+                ])
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for w in writers {
+        let out = w.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let s = session(&wh).await;
+    assert_eq!(scalar(&s, "select count(*) from t").await, "300000");
+    assert_eq!(
+        scalar(&s, "select count(distinct writer) from t").await,
+        "1"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_file_breaks_only_its_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    {
+        let s = session(&wh).await;
+        s.sql("create table good as select 1 as x; create table bad as select 2 as y")
+            .await
+            .expect("create");
+    }
+    let bad_file = walk(&wh.join("tables/bad")).pop().expect("a parquet file");
+    std::fs::write(&bad_file, b"this is not parquet").expect("corrupt it");
+    let s = session(&wh).await;
+    assert_eq!(scalar(&s, "select x from good").await, "1");
+    let err = s
+        .sql("select * from bad")
+        .await
+        .expect_err("corrupt")
+        .to_string();
+    assert!(err.contains("table 'bad' cannot be loaded"), "{err}");
+    assert!(
+        err.contains(bad_file.file_name().and_then(|f| f.to_str()).expect("name")),
+        "{err}"
+    );
+    // A corrupt catalog entry likewise.
+    std::fs::write(wh.join("catalog/good.json"), b"{").expect("corrupt the entry");
+    let s = session(&wh).await;
+    let err = s
+        .sql("select * from good")
+        .await
+        .expect_err("corrupt entry")
+        .to_string();
+    assert!(
+        err.contains("good.json is not a valid catalog entry"),
+        "{err}"
+    );
+    assert_eq!(scalar(&s, "select 41 + 1").await, "42");
+}
+
+#[tokio::test]
+async fn models_are_listed_described_and_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = session(&dir.path().join("wh")).await;
+    let mut version = s.models().begin("m", "word2vec").await.expect("begin");
+    version
+        .put("payload.bin", vec![1, 2, 3])
+        .await
+        .expect("put");
+    version
+        .publish(
+            [("dim".to_string(), serde_json::json!(8))].into(),
+            [("loss".to_string(), serde_json::json!([3.5, 2.25]))].into(),
+            Some("SELECT title FROM t".to_string()),
+            Default::default(),
+        )
+        .await
+        .expect("publish");
+    let s = session(&dir.path().join("wh")).await;
+    assert_eq!(scalar(&s, "show models").await, "m");
+    let described = s.sql("describe model m").await.expect("describe");
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&described)
+        .expect("format")
+        .to_string();
+    for expected in [
+        "| type        | word2vec",
+        "| option.dim  | 8",
+        "| metric.loss | [3.5,2.25]",
+        "SELECT title FROM t",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from\n{text}");
+    }
+    s.sql("drop model m").await.expect("drop");
+    let err = s
+        .sql("describe model m")
+        .await
+        .expect_err("dropped")
+        .to_string();
+    assert!(
+        err.contains("model 'm' does not exist (there are no models yet)"),
+        "{err}"
+    );
+}
