@@ -99,7 +99,7 @@ impl QuiverSession {
     pub async fn execute(&self, text: &str) -> Result<SendableRecordBatchStream> {
         self.schema.refresh().await?;
         if model::is_model_statement(text) {
-            let batches = model::execute(&self.models, model::parse(text)?).await?;
+            let batches = model::execute(&self.ctx, &self.models, model::parse(text)?).await?;
             return Ok(batches_stream(batches));
         }
         let plan = self

@@ -7,6 +7,7 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 
+pub mod create;
 pub mod ddl;
 pub mod model;
 

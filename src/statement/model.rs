@@ -15,24 +15,37 @@ use std::sync::Arc;
 use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::{DataFusionError, Result, plan_err};
+use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{Expr, UnaryOperator, Value};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
 use quiver_udfs::ModelStore;
+use quiver_udfs::model::MODEL_TYPES;
 use quiver_udfs::objects::check_name;
 use serde_json::Value as Json;
 
-use super::{leading_words, text_from};
+use super::{create, leading_words, text_from};
 
 /// A parsed model statement.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelStatement {
     Create(CreateModel),
-    Drop { name: String, if_exists: bool },
+    Drop {
+        name: String,
+        if_exists: bool,
+    },
     Show,
-    Describe { name: String },
+    Describe {
+        name: String,
+    },
+    /// `COPY MODEL name TO 'path' [(FORMAT word2vec_text | word2vec_binary)]`
+    Copy {
+        name: String,
+        to: String,
+        format: Option<String>,
+    },
 }
 
 /// `CREATE MODEL`, as written.
@@ -49,10 +62,6 @@ pub struct CreateModel {
     pub query: Option<String>,
 }
 
-/// The model types this build can create. Later model types add themselves
-/// here and to [`execute`].
-pub const MODEL_TYPES: &[&str] = &[];
-
 /// Whether `sql` is a model statement (so it must not go to DataFusion's
 /// parser, which does not know it).
 pub fn is_model_statement(sql: &str) -> bool {
@@ -65,6 +74,7 @@ pub fn is_model_statement(sql: &str) -> bool {
             | ["drop", "model", ..]
             | ["show", "models", ..]
             | ["describe" | "desc", "model", ..]
+            | ["copy", "model", ..]
     )
 }
 
@@ -187,6 +197,36 @@ pub fn parse(sql: &str) -> Result<ModelStatement> {
             name: parse_name(&mut p)?,
             if_exists,
         }
+    } else if p.parse_keyword(Keyword::COPY) {
+        expect_word(&mut p, "model", "MODEL")?;
+        let name = parse_name(&mut p)?;
+        expect_word(&mut p, "to", "TO 'path'")?;
+        let to = p.parse_literal_string().map_err(syntax)?;
+        let mut format = None;
+        if p.consume_token(&Token::LParen) {
+            loop {
+                let key = p.parse_identifier().map_err(syntax)?.value.to_lowercase();
+                let _ = p.consume_token(&Token::Eq);
+                let value = match p.next_token().token {
+                    Token::Word(w) => w.value,
+                    Token::SingleQuotedString(s) => s,
+                    other => {
+                        return plan_err!("copy model: unexpected {other} as the value of {key}");
+                    }
+                };
+                match key.as_str() {
+                    "format" => format = Some(value.to_lowercase()),
+                    other => {
+                        return plan_err!("copy model: unknown option '{other}' (options: format)");
+                    }
+                }
+                if !p.consume_token(&Token::Comma) {
+                    break;
+                }
+            }
+            p.expect_token(&Token::RParen).map_err(syntax)?;
+        }
+        ModelStatement::Copy { name, to, format }
     } else if p.parse_keyword(Keyword::SHOW) {
         expect_word(&mut p, "models", "MODELS")?;
         ModelStatement::Show
@@ -278,7 +318,11 @@ fn json_text(v: &Json) -> String {
 }
 
 /// Executes a model statement; the result is what the statement shows.
-pub async fn execute(models: &ModelStore, stmt: ModelStatement) -> Result<Vec<RecordBatch>> {
+pub async fn execute(
+    ctx: &SessionContext,
+    models: &Arc<ModelStore>,
+    stmt: ModelStatement,
+) -> Result<Vec<RecordBatch>> {
     match stmt {
         ModelStatement::Show => {
             let list = models.list().await?;
@@ -359,15 +403,16 @@ pub async fn execute(models: &ModelStore, stmt: ModelStatement) -> Result<Vec<Re
                     );
                 }
             }
-            let available = if MODEL_TYPES.is_empty() {
-                "none yet in this build".to_string()
-            } else {
-                MODEL_TYPES.join(", ")
-            };
-            plan_err!(
-                "create model: unknown model type '{}' (available types: {available})",
-                create.model_type
-            )
+            match create.model_type.as_str() {
+                "word2vec" => create::word2vec(ctx, models, create).await,
+                other => plan_err!(
+                    "create model: unknown model type '{other}' (available types: {})",
+                    MODEL_TYPES.join(", ")
+                ),
+            }
+        }
+        ModelStatement::Copy { name, to, format } => {
+            create::copy_word2vec(models, &name, &to, format.as_deref()).await
         }
     }
 }

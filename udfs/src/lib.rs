@@ -6,6 +6,7 @@
 //! Ballista executor or any other DataFusion host can call [`register_all`].
 
 pub mod functions;
+pub mod model;
 pub mod objects;
 pub mod store;
 

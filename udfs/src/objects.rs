@@ -39,6 +39,17 @@ pub async fn get_json<T: DeserializeOwned>(
         .map_err(|e| DataFusionError::Execution(format!("{path} is not valid: {e}")))
 }
 
+/// Reads the whole object at `path`.
+pub async fn get_bytes(store: &dyn ObjectStore, path: &Path) -> Result<bytes::Bytes> {
+    store
+        .get(path)
+        .await
+        .map_err(|e| store_error(format!("reading {path}"), e))?
+        .bytes()
+        .await
+        .map_err(|e| store_error(format!("reading {path}"), e))
+}
+
 /// Writes `value` as the JSON document at `path`, atomically.
 pub async fn put_json<T: Serialize>(store: &dyn ObjectStore, path: &Path, value: &T) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value)

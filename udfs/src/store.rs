@@ -15,7 +15,8 @@
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use datafusion::common::{DataFusionError, Result, plan_err};
 use object_store::memory::InMemory;
@@ -75,6 +76,38 @@ pub struct ModelStore {
     store: Arc<dyn ObjectStore>,
     root: Path,
     cache: Mutex<HashMap<(String, u64), Arc<dyn Any + Send + Sync>>>,
+    /// Current manifests as recently read, for planning: a statement asks
+    /// for a model's type and dimension several times while it is planned.
+    recent: Mutex<HashMap<String, (Instant, Manifest)>>,
+}
+
+/// How long a current manifest read for planning is reused. Replacements
+/// made in this process are seen at once (they clear it); ones made by
+/// another process after at most this long.
+const RECENT: Duration = Duration::from_secs(1);
+
+/// Runs `fut` to completion from synchronous code (a scalar function's
+/// planning or evaluation), whether or not the caller is inside a Tokio
+/// runtime: the future runs on a small runtime of its own while the caller
+/// waits. Model reads are rare (once per model version per process), so the
+/// wait is cheap; blocking the caller's runtime instead could deadlock it.
+pub fn block_on<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> Result<T> {
+    static LOADER: LazyLock<std::io::Result<tokio::runtime::Runtime>> = LazyLock::new(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("quiver-model-loader")
+            .enable_all()
+            .build()
+    });
+    let runtime = LOADER
+        .as_ref()
+        .map_err(|e| DataFusionError::Internal(format!("cannot start the model loader: {e}")))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    runtime.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv()
+        .map_err(|_| DataFusionError::Internal("the model loader stopped".to_string()))
 }
 
 impl ModelStore {
@@ -84,6 +117,7 @@ impl ModelStore {
             store,
             root,
             cache: Mutex::new(HashMap::new()),
+            recent: Mutex::new(HashMap::new()),
         }
     }
 
@@ -208,6 +242,7 @@ impl ModelStore {
             Err(e) => return Err(store_error(format!("dropping model '{name}'"), e)),
         }
         delete_prefix(self.store.as_ref(), &dir).await?;
+        self.forget(name);
         self.cache
             .lock()
             .map_err(|_| DataFusionError::Internal("model cache poisoned".into()))?
@@ -243,6 +278,56 @@ impl ModelStore {
 
     fn cached(&self, key: &(String, u64)) -> Option<Arc<dyn Any + Send + Sync>> {
         self.cache.lock().ok()?.get(key).cloned()
+    }
+
+    /// The loaded model of version `version` of `name`, if it is cached.
+    pub fn cached_model<T: Any + Send + Sync>(&self, name: &str, version: u64) -> Option<Arc<T>> {
+        self.cached(&(name.to_string(), version))?
+            .downcast::<T>()
+            .ok()
+    }
+
+    /// Forgets the recently read manifest of `name` (after it changed here).
+    pub fn forget(&self, name: &str) {
+        if let Ok(mut r) = self.recent.lock() {
+            r.remove(name);
+        }
+    }
+
+    /// The current manifest of `name` for synchronous callers (planning),
+    /// or the error [`Self::require`] gives. Reused for a second.
+    pub fn require_blocking(self: &Arc<Self>, who: &str, name: &str) -> Result<Manifest> {
+        if let Some((at, m)) = self.recent.lock().ok().and_then(|r| r.get(name).cloned())
+            && at.elapsed() < RECENT
+        {
+            return Ok(m);
+        }
+        let (me, who_owned, name_owned) = (Arc::clone(self), who.to_string(), name.to_string());
+        let m = block_on(async move { me.require(&who_owned, &name_owned).await })??;
+        if let Ok(mut r) = self.recent.lock() {
+            r.insert(name.to_string(), (Instant::now(), m.clone()));
+        }
+        Ok(m)
+    }
+
+    /// A given version of `name` for synchronous callers.
+    pub fn version_blocking(
+        self: &Arc<Self>,
+        who: &str,
+        name: &str,
+        version: u64,
+    ) -> Result<Manifest> {
+        if let Some((_, m)) = self.recent.lock().ok().and_then(|r| r.get(name).cloned())
+            && m.version == version
+        {
+            return Ok(m);
+        }
+        let (me, name_owned) = (Arc::clone(self), name.to_string());
+        block_on(async move { me.version(&name_owned, version).await })??.ok_or_else(|| {
+            DataFusionError::Execution(format!(
+                "{who}: version {version} of model '{name}' no longer exists (it was dropped)"
+            ))
+        })
     }
 }
 
@@ -323,6 +408,7 @@ impl VersionWriter<'_> {
             dir: self.dir.clone(),
         };
         put_json(store, &dir.clone().join("CURRENT"), &pointer).await?;
+        self.models.forget(&self.name);
         Ok(manifest)
     }
 

@@ -8,17 +8,23 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use datafusion::catalog::TableFunctionImpl;
 use datafusion::common::Result;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{Documentation, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 use crate::store::ModelStore;
 
+pub mod model_args;
 pub mod vector;
 
 pub mod cosine_similarity;
 pub mod dot_product;
+pub mod embed;
 pub mod l2_distance;
+pub mod model_metrics;
+pub mod model_vocabulary;
+pub mod nearest_words;
 
 pub use cosine_similarity::{cosine_similarity, cosine_similarity_udf};
 pub use dot_product::{dot_product, dot_product_udf};
@@ -26,12 +32,40 @@ pub use l2_distance::{l2_distance, l2_distance_udf};
 
 /// Every quiver scalar function, in the order the reference lists them.
 pub fn scalar_functions(models: &Arc<ModelStore>) -> Vec<Arc<ScalarUDF>> {
-    // Model-backed functions take the store; the vector functions need none.
-    let _ = models;
     vec![
         cosine_similarity_udf(),
         dot_product_udf(),
         l2_distance_udf(),
+        embed::embed_udf(Arc::clone(models)),
+    ]
+}
+
+/// A table function with its documentation (DataFusion's table functions
+/// carry none of their own).
+pub struct TableFunctionEntry {
+    pub name: &'static str,
+    pub function: Arc<dyn TableFunctionImpl>,
+    pub doc: &'static Documentation,
+}
+
+/// Every quiver table function, in the order the reference lists them.
+pub fn table_functions(models: &Arc<ModelStore>) -> Vec<TableFunctionEntry> {
+    vec![
+        TableFunctionEntry {
+            name: "nearest_words",
+            function: Arc::new(nearest_words::NearestWords::new(Arc::clone(models))),
+            doc: &nearest_words::NEAREST_WORDS_DOC,
+        },
+        TableFunctionEntry {
+            name: "model_vocabulary",
+            function: Arc::new(model_vocabulary::ModelVocabulary::new(Arc::clone(models))),
+            doc: &model_vocabulary::MODEL_VOCABULARY_DOC,
+        },
+        TableFunctionEntry {
+            name: "model_metrics",
+            function: Arc::new(model_metrics::ModelMetrics::new(Arc::clone(models))),
+            doc: &model_metrics::MODEL_METRICS_DOC,
+        },
     ]
 }
 
@@ -41,6 +75,9 @@ pub fn scalar_functions(models: &Arc<ModelStore>) -> Vec<Arc<ScalarUDF>> {
 pub fn register_all(ctx: &SessionContext, models: Arc<ModelStore>) -> Result<()> {
     for udf in scalar_functions(&models) {
         ctx.register_udf(udf.as_ref().clone());
+    }
+    for f in table_functions(&models) {
+        ctx.register_udtf(f.name, f.function);
     }
     Ok(())
 }
@@ -53,11 +90,23 @@ pub fn reference_markdown(models: &Arc<ModelStore>) -> String {
          `QUIVER_UPDATE_DOCS=1 cargo test docs_are_current`. Do not edit. -->\n\n\
          # quiver function reference\n",
     );
+    let scalars = scalar_functions(models);
+    let mut entries: Vec<(&str, &Documentation)> = scalars
+        .iter()
+        .filter_map(|u| u.documentation().map(|d| (u.name(), d)))
+        .collect();
+    let tables = table_functions(models);
+    entries.extend(tables.iter().map(|t| (t.name, t.doc)));
+    // Grouped by section, in first-appearance order of the sections.
+    let mut sections: Vec<&str> = Vec::new();
+    for (_, d) in &entries {
+        if !sections.contains(&d.doc_section.label) {
+            sections.push(d.doc_section.label);
+        }
+    }
+    entries.sort_by_key(|(_, d)| sections.iter().position(|s| *s == d.doc_section.label));
     let mut section = "";
-    for udf in scalar_functions(models) {
-        let Some(doc) = udf.documentation() else {
-            continue;
-        };
+    for (name, doc) in entries {
         if doc.doc_section.label != section {
             section = doc.doc_section.label;
             let _ = write!(out, "\n## {section}\n\n");
@@ -68,9 +117,7 @@ pub fn reference_markdown(models: &Arc<ModelStore>) -> String {
         let _ = write!(
             out,
             "### `{}`\n\n{}\n\n```sql\n{}\n```\n",
-            udf.name(),
-            doc.description,
-            doc.syntax_example
+            name, doc.description, doc.syntax_example
         );
         if let Some(args) = &doc.arguments {
             out.push_str("\n#### Arguments\n\n");

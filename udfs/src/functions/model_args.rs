@@ -1,0 +1,143 @@
+//! Shared handling of model arguments: the model name must be a literal,
+//! the model is resolved when the query is planned (its type checked, its
+//! dimension known), and that version is pinned in the result field's
+//! metadata so that evaluation uses exactly the version planning saw, even
+//! if the model is replaced meanwhile (and on a Ballista executor).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
+use datafusion::logical_expr::Expr;
+
+use crate::model::word2vec::Word2Vec;
+use crate::store::{Manifest, ModelStore, block_on};
+
+/// Field metadata keys of a pinned model.
+pub const MODEL_KEY: &str = "quiver.model";
+pub const VERSION_KEY: &str = "quiver.model.version";
+
+/// The model name from a function's first argument, which must be a
+/// non-NULL string literal.
+pub fn model_name(function: &str, arg: Option<&ScalarValue>) -> Result<String> {
+    match arg {
+        Some(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)),
+        ) => Ok(s.clone()),
+        Some(other) if other.is_null() => plan_err!("{function}: the model name is NULL"),
+        _ => plan_err!(
+            "{function}: argument 1 must be a model name in quotes, e.g. {function}('title_vectors', ...)"
+        ),
+    }
+}
+
+/// The current version of model `name`, which must be of `model_type`.
+pub fn resolve(
+    models: &Arc<ModelStore>,
+    function: &str,
+    name: &str,
+    model_type: &str,
+) -> Result<Manifest> {
+    let m = models.require_blocking(function, name)?;
+    if m.model_type != model_type {
+        return plan_err!(
+            "{function}: model '{name}' is a {} model; {function} needs a {model_type} model",
+            m.model_type
+        );
+    }
+    Ok(m)
+}
+
+/// A result field that pins `manifest`'s version.
+pub fn pinned_field(name: &str, data_type: DataType, manifest: &Manifest) -> Field {
+    Field::new(name, data_type, true).with_metadata(HashMap::from([
+        (MODEL_KEY.to_string(), manifest.name.clone()),
+        (VERSION_KEY.to_string(), manifest.version.to_string()),
+    ]))
+}
+
+/// The model and version pinned in a result field.
+pub fn pinned(function: &str, field: &Field) -> Result<(String, u64)> {
+    let meta = field.metadata();
+    match (
+        meta.get(MODEL_KEY),
+        meta.get(VERSION_KEY).and_then(|v| v.parse().ok()),
+    ) {
+        (Some(name), Some(version)) => Ok((name.clone(), version)),
+        _ => Err(DataFusionError::Internal(format!(
+            "{function}: the result field carries no model version"
+        ))),
+    }
+}
+
+/// The dimension recorded in a manifest's options.
+pub fn dim_of(function: &str, manifest: &Manifest) -> Result<usize> {
+    manifest
+        .options
+        .get("dim")
+        .and_then(|d| d.as_u64())
+        .filter(|&d| d > 0)
+        .map(|d| d as usize)
+        .ok_or_else(|| {
+            DataFusionError::Execution(format!(
+                "{function}: model '{}' has no dimension in its manifest",
+                manifest.name
+            ))
+        })
+}
+
+/// The word2vec model of the pinned version, loaded once per process.
+pub fn word2vec(
+    models: &Arc<ModelStore>,
+    function: &str,
+    name: &str,
+    version: u64,
+) -> Result<Arc<Word2Vec>> {
+    if let Some(model) = models.cached_model::<Word2Vec>(name, version) {
+        return Ok(model);
+    }
+    let manifest = models.version_blocking(function, name, version)?;
+    let me = Arc::clone(models);
+    block_on(async move { Word2Vec::load(&me, &manifest).await })?
+}
+
+/// A table function's literal model-name argument.
+pub fn literal_model_name(function: &str, expr: Option<&Expr>) -> Result<String> {
+    match expr {
+        Some(Expr::Literal(v, _)) => model_name(function, Some(v)),
+        Some(other) => plan_err!(
+            "{function}: argument 1 must be a model name in quotes, e.g. {function}('title_vectors'), got {other}"
+        ),
+        None => plan_err!("{function}: argument 1 (the model name) is missing"),
+    }
+}
+
+/// A table function's literal positive-integer argument.
+pub fn literal_count(function: &str, what: &str, expr: Option<&Expr>) -> Result<usize> {
+    let value = match expr {
+        Some(Expr::Literal(v, _)) => match v {
+            ScalarValue::Int8(Some(k)) => Some(*k as i64),
+            ScalarValue::Int16(Some(k)) => Some(*k as i64),
+            ScalarValue::Int32(Some(k)) => Some(*k as i64),
+            ScalarValue::Int64(Some(k)) => Some(*k),
+            ScalarValue::UInt8(Some(k)) => Some(*k as i64),
+            ScalarValue::UInt16(Some(k)) => Some(*k as i64),
+            ScalarValue::UInt32(Some(k)) => Some(*k as i64),
+            ScalarValue::UInt64(Some(k)) => i64::try_from(*k).ok(),
+            _ => None,
+        },
+        _ => None,
+    };
+    match value {
+        Some(k) if k > 0 => Ok(k as usize),
+        Some(k) => plan_err!("{function}: {what} must be at least 1, got {k}"),
+        None => plan_err!(
+            "{function}: {what} must be a whole number literal, got {}",
+            expr.map(|e| e.to_string())
+                .unwrap_or_else(|| "nothing".into())
+        ),
+    }
+}

@@ -1,0 +1,433 @@
+//! Training word vectors: skip-gram or CBOW with negative sampling, as in
+//! word2vec and gensim (frequent-word subsampling, shrinking windows, a
+//! linearly decaying learning rate), over the encoded corpus, by several
+//! threads that share the weights without locks (Hogwild).
+//!
+//! With one thread and a seed, training is bit-for-bit reproducible.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use super::corpus::Corpus;
+use super::hogwild::SharedRows;
+
+/// What training needs to know; `Word2VecOptions` checks and fills it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainParams {
+    pub dim: usize,
+    pub window: usize,
+    pub negative: usize,
+    pub sample: f64,
+    pub epochs: usize,
+    pub alpha: f32,
+    pub min_alpha: f32,
+    pub cbow: bool,
+    pub seed: u64,
+    pub threads: usize,
+}
+
+/// One epoch's figures, kept in the manifest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochStats {
+    /// Mean negative-sampling loss per trained example (one positive or
+    /// negative word).
+    pub loss: f64,
+    /// Words trained after subsampling.
+    pub effective_words: u64,
+    pub seconds: f64,
+}
+
+/// A progress report, several per epoch.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub epoch: usize,
+    pub epochs: usize,
+    /// Share of all epochs done, 0 to 1.
+    pub done: f64,
+    /// Raw corpus words per second so far.
+    pub words_per_sec: f64,
+    /// Mean loss so far in this epoch.
+    pub loss: f64,
+    pub elapsed: f64,
+}
+
+const EXP_TABLE_SIZE: usize = 1000;
+const MAX_EXP: f32 = 6.0;
+/// How many words a thread trains between looks at the global progress.
+const REPORT_EVERY: u64 = 10_000;
+
+struct Tables {
+    sigmoid: Vec<f32>,
+    /// ln(sigmoid(x)) over the same grid, for the loss.
+    log_sigmoid: Vec<f32>,
+}
+
+impl Tables {
+    fn new() -> Self {
+        let grid =
+            (0..EXP_TABLE_SIZE).map(|i| (i as f32 / EXP_TABLE_SIZE as f32 * 2.0 - 1.0) * MAX_EXP);
+        let sigmoid: Vec<f32> = grid.map(|x| 1.0 / (1.0 + (-x).exp())).collect();
+        let log_sigmoid = sigmoid.iter().map(|s| s.ln()).collect();
+        Self {
+            sigmoid,
+            log_sigmoid,
+        }
+    }
+
+    /// The gradient factor `label - sigmoid(f)` and the example's loss.
+    #[inline]
+    fn step(&self, f: f32, label: f32) -> (f32, f32) {
+        if f >= MAX_EXP {
+            (label - 1.0, if label > 0.5 { 0.0 } else { f })
+        } else if f <= -MAX_EXP {
+            (label, if label > 0.5 { -f } else { 0.0 })
+        } else {
+            let i = ((f + MAX_EXP) * (EXP_TABLE_SIZE as f32 / MAX_EXP / 2.0)) as usize;
+            let i = i.min(EXP_TABLE_SIZE - 1);
+            let loss = if label > 0.5 {
+                -self.log_sigmoid[i]
+            } else {
+                -self.log_sigmoid[EXP_TABLE_SIZE - 1 - i]
+            };
+            (label - self.sigmoid[i], loss)
+        }
+    }
+}
+
+/// A small, fast generator (wyrand); one per thread, seeded from the seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0xA076_1D64_78BD_642F);
+        let t = (self.0 as u128).wrapping_mul((self.0 ^ 0xE703_7ED1_A0B4_28DB) as u128);
+        ((t >> 64) ^ t) as u64
+    }
+
+    /// Uniform in `[0, n)`.
+    #[inline]
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((self.next_u64() >> 32) * n) >> 32
+    }
+
+    /// Uniform in `[0, 1)`.
+    #[inline]
+    pub fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// Draws negative words with probability proportional to count^0.75, in
+/// constant time (Vose's alias method): exact, and as small as the
+/// vocabulary, where word2vec's table takes 100 million entries.
+pub struct AliasTable {
+    prob: Vec<f32>,
+    alias: Vec<u32>,
+}
+
+impl AliasTable {
+    pub fn new(counts: &[u64], power: f64) -> Self {
+        let n = counts.len();
+        let weights: Vec<f64> = counts.iter().map(|&c| (c as f64).powf(power)).collect();
+        let total: f64 = weights.iter().sum();
+        let mut scaled: Vec<f64> = weights.iter().map(|w| w * n as f64 / total).collect();
+        let mut prob = vec![1.0f32; n];
+        let mut alias: Vec<u32> = (0..n as u32).collect();
+        let (mut small, mut large): (Vec<usize>, Vec<usize>) =
+            (0..n).partition(|&i| scaled[i] < 1.0);
+        while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
+            prob[s] = scaled[s] as f32;
+            alias[s] = l as u32;
+            scaled[l] -= 1.0 - scaled[s];
+            if scaled[l] < 1.0 {
+                large.pop();
+                small.push(l);
+            }
+        }
+        Self { prob, alias }
+    }
+
+    #[inline]
+    pub fn sample(&self, rng: &mut Rng) -> u32 {
+        let i = rng.below(self.prob.len() as u64) as usize;
+        if rng.unit() < self.prob[i] {
+            i as u32
+        } else {
+            self.alias[i]
+        }
+    }
+}
+
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = a.len() / 8;
+    for c in 0..chunks {
+        let (x, y) = (&a[c * 8..c * 8 + 8], &b[c * 8..c * 8 + 8]);
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for i in chunks * 8..a.len() {
+        s += a[i] * b[i];
+    }
+    s
+}
+
+#[inline]
+fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += alpha * x;
+    }
+}
+
+/// Per-word probabilities of keeping a word under subsampling, as gensim
+/// computes them, scaled to `u32` (always kept: `u32::MAX`).
+fn keep_thresholds(counts: &[u64], total: u64, sample: f64) -> Vec<u32> {
+    counts
+        .iter()
+        .map(|&c| {
+            if sample <= 0.0 {
+                return u32::MAX;
+            }
+            let threshold = sample * total as f64;
+            let p = ((c as f64 / threshold).sqrt() + 1.0) * (threshold / c as f64);
+            if p >= 1.0 {
+                u32::MAX
+            } else {
+                (p * u32::MAX as f64) as u32
+            }
+        })
+        .collect()
+}
+
+/// Trains and returns the input vectors (`dim` floats per vocabulary word)
+/// and each epoch's figures. `report` is called a few times a second.
+pub fn train(
+    corpus: &Corpus,
+    p: &TrainParams,
+    report: &(dyn Fn(Progress) + Sync),
+) -> (Vec<f32>, Vec<EpochStats>) {
+    let vocab = corpus.words.len();
+    let dim = p.dim;
+    let mut init = Rng::new(p.seed);
+    let mut syn0: Vec<f32> = (0..vocab * dim)
+        .map(|_| (init.unit() - 0.5) / dim as f32)
+        .collect();
+    let mut syn1 = vec![0.0f32; vocab * dim];
+    let tables = Tables::new();
+    let negatives = AliasTable::new(&corpus.counts, 0.75);
+    let keep = keep_thresholds(&corpus.counts, corpus.total_words(), p.sample);
+    let threads = p.threads.max(1);
+    // Sentences split into one contiguous shard per thread, by word count.
+    let total = corpus.total_words();
+    let mut bounds = vec![0usize];
+    for t in 1..threads {
+        let target = total * t as u64 / threads as u64;
+        let at = corpus.ends.partition_point(|&e| e <= target);
+        bounds.push(at.max(*bounds.last().unwrap_or(&0)));
+    }
+    bounds.push(corpus.ends.len());
+
+    let processed = AtomicU64::new(0);
+    let all_words = total * p.epochs as u64;
+    let start = Instant::now();
+    let mut stats = Vec::with_capacity(p.epochs);
+    {
+        let w_in = SharedRows::new(&mut syn0, dim);
+        let w_out = SharedRows::new(&mut syn1, dim);
+        for epoch in 0..p.epochs {
+            let epoch_start = Instant::now();
+            let epoch_loss = std::sync::Mutex::new((0.0f64, 0u64, 0u64));
+            std::thread::scope(|s| {
+                for t in 0..threads {
+                    let (from, to) = (bounds[t], bounds[t + 1]);
+                    let (w_in, w_out, tables, negatives, keep) =
+                        (&w_in, &w_out, &tables, &negatives, &keep);
+                    let (processed, epoch_loss) = (&processed, &epoch_loss);
+                    s.spawn(move || {
+                        let seed = p.seed.wrapping_add(
+                            ((epoch * threads + t) as u64).wrapping_mul(0x5851_F42D_4C95_7F2D),
+                        );
+                        let mut rng = Rng::new(seed);
+                        let mut neu1 = vec![0.0f32; dim];
+                        let mut neu1e = vec![0.0f32; dim];
+                        let mut kept: Vec<u32> = Vec::with_capacity(1024);
+                        let (mut loss, mut examples, mut effective) = (0.0f64, 0u64, 0u64);
+                        let mut since_report = 0u64;
+                        let mut alpha = p.alpha;
+                        for si in from..to {
+                            let sentence = corpus.sentence(si);
+                            kept.clear();
+                            for &w in sentence {
+                                let k = keep[w as usize];
+                                if k == u32::MAX || k > (rng.next_u64() >> 32) as u32 {
+                                    kept.push(w);
+                                }
+                            }
+                            effective += kept.len() as u64;
+                            for i in 0..kept.len() {
+                                let b = rng.below(p.window as u64) as usize;
+                                let reach = p.window - b;
+                                let lo = i.saturating_sub(reach);
+                                let hi = (i + reach + 1).min(kept.len());
+                                let center = kept[i];
+                                if p.cbow {
+                                    neu1.iter_mut().for_each(|x| *x = 0.0);
+                                    let mut count = 0usize;
+                                    for (j, &ctx) in kept.iter().enumerate().take(hi).skip(lo) {
+                                        if j != i {
+                                            axpy(1.0, w_in.row(ctx as usize), &mut neu1);
+                                            count += 1;
+                                        }
+                                    }
+                                    if count == 0 {
+                                        continue;
+                                    }
+                                    let inv = 1.0 / count as f32;
+                                    neu1.iter_mut().for_each(|x| *x *= inv);
+                                    neu1e.iter_mut().for_each(|x| *x = 0.0);
+                                    for d in 0..=p.negative {
+                                        let (target, label) = if d == 0 {
+                                            (center, 1.0)
+                                        } else {
+                                            let n = negatives.sample(&mut rng);
+                                            if n == center {
+                                                continue;
+                                            }
+                                            (n, 0.0)
+                                        };
+                                        let out = w_out.row(target as usize);
+                                        let (g, l) = tables.step(dot(&neu1, out), label);
+                                        loss += l as f64;
+                                        examples += 1;
+                                        let g = g * alpha;
+                                        axpy(g, out, &mut neu1e);
+                                        axpy(g, &neu1, out);
+                                    }
+                                    for (j, &ctx) in kept.iter().enumerate().take(hi).skip(lo) {
+                                        if j != i {
+                                            axpy(1.0, &neu1e, w_in.row(ctx as usize));
+                                        }
+                                    }
+                                } else {
+                                    for (j, &ctx) in kept.iter().enumerate().take(hi).skip(lo) {
+                                        if j == i {
+                                            continue;
+                                        }
+                                        let input = w_in.row(ctx as usize);
+                                        neu1e.iter_mut().for_each(|x| *x = 0.0);
+                                        for d in 0..=p.negative {
+                                            let (target, label) = if d == 0 {
+                                                (center, 1.0)
+                                            } else {
+                                                let n = negatives.sample(&mut rng);
+                                                if n == center {
+                                                    continue;
+                                                }
+                                                (n, 0.0)
+                                            };
+                                            let out = w_out.row(target as usize);
+                                            let (g, l) = tables.step(dot(input, out), label);
+                                            loss += l as f64;
+                                            examples += 1;
+                                            let g = g * alpha;
+                                            axpy(g, out, &mut neu1e);
+                                            axpy(g, input, out);
+                                        }
+                                        axpy(1.0, &neu1e, input);
+                                    }
+                                }
+                            }
+                            since_report += sentence.len() as u64;
+                            if since_report >= REPORT_EVERY || si + 1 == to {
+                                let done = processed.fetch_add(since_report, Ordering::Relaxed)
+                                    + since_report;
+                                since_report = 0;
+                                let frac = done as f64 / all_words.max(1) as f64;
+                                alpha = (p.alpha - (p.alpha - p.min_alpha) * frac as f32)
+                                    .max(p.min_alpha);
+                                if t == 0 {
+                                    let elapsed = start.elapsed().as_secs_f64();
+                                    report(Progress {
+                                        epoch,
+                                        epochs: p.epochs,
+                                        done: frac,
+                                        words_per_sec: done as f64 / elapsed.max(1e-9),
+                                        loss: loss / examples.max(1) as f64,
+                                        elapsed,
+                                    });
+                                }
+                            }
+                        }
+                        if let Ok(mut e) = epoch_loss.lock() {
+                            e.0 += loss;
+                            e.1 += examples;
+                            e.2 += effective;
+                        }
+                    });
+                }
+            });
+            let (loss, examples, effective) = epoch_loss.into_inner().unwrap_or_default();
+            stats.push(EpochStats {
+                loss: loss / examples.max(1) as f64,
+                effective_words: effective,
+                seconds: epoch_start.elapsed().as_secs_f64(),
+            });
+        }
+    }
+    (syn0, stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alias_table_matches_the_distribution() {
+        let counts = [1000u64, 100, 10, 1];
+        let table = AliasTable::new(&counts, 0.75);
+        let mut rng = Rng::new(7);
+        let mut seen = [0u64; 4];
+        let n = 400_000;
+        for _ in 0..n {
+            seen[table.sample(&mut rng) as usize] += 1;
+        }
+        let weights: Vec<f64> = counts.iter().map(|&c| (c as f64).powf(0.75)).collect();
+        let total: f64 = weights.iter().sum();
+        for i in 0..4 {
+            let expected = weights[i] / total;
+            let got = seen[i] as f64 / n as f64;
+            assert!(
+                (got - expected).abs() < 0.01,
+                "word {i}: {got} vs {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn subsampling_keeps_rare_words() {
+        let keep = keep_thresholds(&[1_000_000, 10], 2_000_000, 1e-3);
+        assert!(
+            keep[0] < u32::MAX / 10,
+            "a very frequent word is mostly dropped"
+        );
+        assert_eq!(keep[1], u32::MAX);
+        assert_eq!(keep_thresholds(&[5], 5, 0.0), vec![u32::MAX]);
+    }
+
+    #[test]
+    fn sigmoid_step_is_a_gradient() {
+        let t = Tables::new();
+        let (g, loss) = t.step(0.0, 1.0);
+        assert!((g - 0.5).abs() < 0.01 && (loss - std::f32::consts::LN_2).abs() < 0.01);
+        assert_eq!(t.step(10.0, 1.0), (0.0, 0.0));
+        assert_eq!(t.step(-10.0, 0.0), (0.0, 0.0));
+    }
+}
