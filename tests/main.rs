@@ -7,3 +7,4 @@ mod cli;
 mod docs;
 mod persistence;
 mod slt;
+mod word2vec;

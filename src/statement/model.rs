@@ -130,30 +130,16 @@ pub fn parse(sql: &str) -> Result<ModelStatement> {
         let name = parse_name(&mut p)?;
         expect_word(&mut p, "type", "TYPE and a model type after the model name")?;
         let model_type = p.parse_identifier().map_err(syntax)?.value.to_lowercase();
-        let mut options = Vec::new();
-        if parse_word(&mut p, "options") {
-            p.expect_token(&Token::LParen).map_err(syntax)?;
-            if !p.consume_token(&Token::RParen) {
-                loop {
-                    let key = p.parse_identifier().map_err(syntax)?.value.to_lowercase();
-                    p.expect_token(&Token::Eq).map_err(syntax)?;
-                    let value = option_value(&key, p.parse_expr().map_err(syntax)?)?;
-                    if options.iter().any(|(k, _)| *k == key) {
-                        return plan_err!("create model: option '{key}' is given twice");
-                    }
-                    options.push((key, value));
-                    if !p.consume_token(&Token::Comma) {
-                        break;
-                    }
-                }
-                p.expect_token(&Token::RParen).map_err(syntax)?;
-            }
-        }
+        let mut options = parse_options(&mut p)?;
         let from = if p.parse_keyword(Keyword::FROM) {
             Some(p.parse_literal_string().map_err(syntax)?)
         } else {
             None
         };
+        // OPTIONS may also follow FROM 'file'.
+        if from.is_some() && options.is_empty() {
+            options = parse_options(&mut p)?;
+        }
         let query = if p.parse_keyword(Keyword::AS) {
             let next = p.peek_token();
             // The end-of-input token has no location of its own.
@@ -249,6 +235,32 @@ pub fn parse(sql: &str) -> Result<ModelStatement> {
         }
     }
     Ok(stmt)
+}
+
+/// `OPTIONS (key = value, ...)` if it comes next; keys lower-cased.
+fn parse_options(p: &mut Parser) -> Result<Vec<(String, Json)>> {
+    let mut options: Vec<(String, Json)> = Vec::new();
+    if !parse_word(p, "options") {
+        return Ok(options);
+    }
+    p.expect_token(&Token::LParen).map_err(syntax)?;
+    if p.consume_token(&Token::RParen) {
+        return Ok(options);
+    }
+    loop {
+        let key = p.parse_identifier().map_err(syntax)?.value.to_lowercase();
+        p.expect_token(&Token::Eq).map_err(syntax)?;
+        let value = option_value(&key, p.parse_expr().map_err(syntax)?)?;
+        if options.iter().any(|(k, _)| *k == key) {
+            return plan_err!("create model: option '{key}' is given twice");
+        }
+        options.push((key, value));
+        if !p.consume_token(&Token::Comma) {
+            break;
+        }
+    }
+    p.expect_token(&Token::RParen).map_err(syntax)?;
+    Ok(options)
 }
 
 /// An option's value: a number, a string, a boolean or a bare word.
