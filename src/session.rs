@@ -102,10 +102,7 @@ impl QuiverSession {
             let batches = model::execute(&self.ctx, &self.models, model::parse(text)?).await?;
             return Ok(batches_stream(batches));
         }
-        let plan = self
-            .ctx
-            .state()
-            .create_logical_plan(text)
+        let plan = statement::plan(&self.ctx.state(), text)
             .await
             .map_err(|e| self.hint_missing_table(e))?;
         match plan {

@@ -36,6 +36,13 @@ async fn reference_examples_are_true() {
         )
         .await
         .expect("a model for the examples");
+    session
+        .sql(
+            "CREATE MODEL title_clusters TYPE kmeans OPTIONS (k = 2)
+             AS SELECT * FROM (VALUES ([0.0, 1.0]), ([0.1, 0.9]), ([1.0, 0.0]), ([0.9, 0.1])) t(v)",
+        )
+        .await
+        .expect("a clustering for the examples");
     let scalars = quiver_udfs::functions::scalar_functions(session.models());
     let tables = quiver_udfs::functions::table_functions(session.models());
     let docs = scalars

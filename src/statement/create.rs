@@ -10,9 +10,11 @@ use std::time::Instant;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::common::{DataFusionError, Result, plan_err};
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
 use object_store::{ObjectStoreExt, PutPayload};
 use quiver_udfs::ModelStore;
+use quiver_udfs::model::kmeans::{self, CENTROIDS_FILE, KMeansOptions};
 use quiver_udfs::model::options::OptionReader;
 use quiver_udfs::model::tokenizer::Tokenizer;
 use quiver_udfs::model::word2vec::format::{self, VectorFormat};
@@ -21,6 +23,12 @@ use serde_json::json;
 
 use super::model::CreateModel;
 use crate::warehouse::location;
+
+/// Plans and starts a model's `AS` query.
+async fn query_stream(ctx: &SessionContext, query: &str) -> Result<SendableRecordBatchStream> {
+    let plan = super::plan(&ctx.state(), query).await?;
+    ctx.execute_logical_plan(plan).await?.execute_stream().await
+}
 
 /// A progress line on standard error, rewritten in place, when standard
 /// error is a terminal; nothing otherwise.
@@ -71,8 +79,7 @@ pub async fn word2vec(
     match (&create.query, &create.from) {
         (Some(query), None) => {
             let options = Word2VecOptions::from_options(&create.options)?;
-            let df = ctx.sql(query).await?;
-            let stream = df.execute_stream().await?;
+            let stream = query_stream(ctx, query).await?;
             let trained = word2vec::train_from_stream(stream, &options, progress_reporter()).await;
             end_progress();
             let trained = trained?;
@@ -156,6 +163,41 @@ pub async fn word2vec(
             plan_err!("create model: use either FROM 'file' or AS query, not both")
         }
     }
+}
+
+/// `CREATE MODEL c TYPE kmeans OPTIONS (k = ...) AS SELECT <vector> ...`.
+pub async fn kmeans(
+    ctx: &SessionContext,
+    models: &Arc<ModelStore>,
+    create: CreateModel,
+) -> Result<Vec<RecordBatch>> {
+    if create.from.is_some() {
+        return plan_err!(
+            "create model: a kmeans model is trained AS <query>; FROM 'file' is for word2vec"
+        );
+    }
+    let Some(query) = &create.query else {
+        return plan_err!(
+            "create model: a kmeans model needs AS <query> returning one vector column"
+        );
+    };
+    let options = KMeansOptions::from_options(&create.options)?;
+    let stream = query_stream(ctx, query).await?;
+    let (model, metrics) = kmeans::train_from_stream(stream, &options).await?;
+    let mut version = models.begin(&create.name, "kmeans").await?;
+    if let Err(e) = version.put(CENTROIDS_FILE, model.to_parquet()?).await {
+        let _ = version.abort().await;
+        return Err(e);
+    }
+    version
+        .publish(
+            options.to_manifest(model.dim()),
+            metrics,
+            Some(query.clone()),
+            BTreeMap::new(),
+        )
+        .await?;
+    Ok(vec![])
 }
 
 /// `COPY MODEL m TO 'path' (FORMAT word2vec_text | word2vec_binary)`.

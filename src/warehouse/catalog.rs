@@ -168,7 +168,8 @@ impl WarehouseSchema {
             Entry::Table { files, .. } => Ok(Arc::new(
                 WarehouseTable::open(state, Arc::clone(&self.warehouse), name, files).await?,
             )),
-            Entry::View { definition, .. } => match state.create_logical_plan(definition).await {
+            Entry::View { definition, .. } => match crate::statement::plan(state, definition).await
+            {
                 Ok(LogicalPlan::Ddl(DdlStatement::CreateView(view))) => Ok(Arc::new(
                     ViewTable::new(view.input.as_ref().clone(), Some(definition.clone())),
                 )),
@@ -181,7 +182,7 @@ impl WarehouseSchema {
                 ))),
             },
             Entry::External { definition, .. } => {
-                match state.create_logical_plan(definition).await {
+                match crate::statement::plan(state, definition).await {
                     Ok(LogicalPlan::Ddl(DdlStatement::CreateExternalTable(cmd))) => {
                         create_external(state, &cmd).await.map_err(|e| {
                             DataFusionError::Plan(format!(

@@ -18,10 +18,12 @@ use crate::store::ModelStore;
 pub mod model_args;
 pub mod vector;
 
+pub mod cluster_assign;
 pub mod cosine_similarity;
 pub mod dot_product;
 pub mod embed;
 pub mod l2_distance;
+pub mod model_centroids;
 pub mod model_metrics;
 pub mod model_vocabulary;
 pub mod nearest_words;
@@ -37,6 +39,7 @@ pub fn scalar_functions(models: &Arc<ModelStore>) -> Vec<Arc<ScalarUDF>> {
         dot_product_udf(),
         l2_distance_udf(),
         embed::embed_udf(Arc::clone(models)),
+        cluster_assign::cluster_assign_udf(Arc::clone(models)),
     ]
 }
 
@@ -60,6 +63,11 @@ pub fn table_functions(models: &Arc<ModelStore>) -> Vec<TableFunctionEntry> {
             name: "model_vocabulary",
             function: Arc::new(model_vocabulary::ModelVocabulary::new(Arc::clone(models))),
             doc: &model_vocabulary::MODEL_VOCABULARY_DOC,
+        },
+        TableFunctionEntry {
+            name: "model_centroids",
+            function: Arc::new(model_centroids::ModelCentroids::new(Arc::clone(models))),
+            doc: &model_centroids::MODEL_CENTROIDS_DOC,
         },
         TableFunctionEntry {
             name: "model_metrics",

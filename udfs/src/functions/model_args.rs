@@ -11,6 +11,7 @@ use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::logical_expr::Expr;
 
+use crate::model::kmeans::KMeans;
 use crate::model::word2vec::Word2Vec;
 use crate::store::{Manifest, ModelStore, block_on};
 
@@ -140,4 +141,19 @@ pub fn literal_count(function: &str, what: &str, expr: Option<&Expr>) -> Result<
                 .unwrap_or_else(|| "nothing".into())
         ),
     }
+}
+
+/// The k-means model of the pinned version, loaded once per process.
+pub fn kmeans(
+    models: &Arc<ModelStore>,
+    function: &str,
+    name: &str,
+    version: u64,
+) -> Result<Arc<KMeans>> {
+    if let Some(model) = models.cached_model::<KMeans>(name, version) {
+        return Ok(model);
+    }
+    let manifest = models.version_blocking(function, name, version)?;
+    let me = Arc::clone(models);
+    block_on(async move { KMeans::load(&me, &manifest).await })?
 }

@@ -2,9 +2,10 @@
 //! The store that versions them is [`crate::store`]; the SQL functions that
 //! use them are in [`crate::functions`].
 
+pub mod kmeans;
 pub mod options;
 pub mod tokenizer;
 pub mod word2vec;
 
 /// The model types `CREATE MODEL ... TYPE t` accepts.
-pub const MODEL_TYPES: &[&str] = &["word2vec"];
+pub const MODEL_TYPES: &[&str] = &["word2vec", "kmeans"];

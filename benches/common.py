@@ -1,0 +1,66 @@
+"""Helpers shared by the comparison scripts in benches/: finding the quiver
+binary and the data, tokenizing as quiver does, and running a child process
+while measuring its wall time and peak memory."""
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data" / "pypi-summaries.parquet"
+
+# quiver's tokenizer: maximal runs of Unicode letters and digits, lower-cased.
+TOKEN = re.compile(r"[^\W_]+")
+
+
+def tokenize(text):
+    return TOKEN.findall(text.lower()) if text else []
+
+
+def quiver_binary():
+    """The release binary: $QUIVER_BIN, else under $CARGO_TARGET_DIR or ./target."""
+    if os.environ.get("QUIVER_BIN"):
+        return os.environ["QUIVER_BIN"]
+    target = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
+    path = pathlib.Path(target) / "release" / "quiver"
+    if not path.exists():
+        sys.exit(f"build it first: cargo build --release (looked for {path})")
+    return str(path)
+
+
+def run_measured(cmd, env=None):
+    """Runs `cmd`; returns (seconds, peak RSS in MiB, stdout)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    out = proc.stdout.read().decode()
+    err = proc.stderr.read().decode()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit(f"{cmd[0]} failed ({code}):\n{err}")
+    return seconds, usage.ru_maxrss / 1024, out
+
+
+def quiver_sql(warehouse, sql, fmt="json"):
+    """Runs SQL with the quiver binary; returns (seconds, peak MiB, rows of the last statement)."""
+    cmd = [quiver_binary(), "--warehouse", str(warehouse), "--format", fmt, "-c", sql]
+    seconds, mib, out = run_measured(cmd)
+    rows = []
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            rows = json.loads(line)
+    return seconds, mib, rows
+
+
+def table(rows, headers):
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    line = lambda r: "| " + " | ".join(str(x).ljust(w) for x, w in zip(r, widths)) + " |"
+    print(line(headers))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(line(r))

@@ -1,0 +1,418 @@
+//! k-means: options, training from a query's vectors, the model (centroids
+//! and cluster sizes), and its Parquet payload `centroids.parquet` with
+//! columns `cluster_id UInt32, size UInt64, centroid FixedSizeList<Float32, dim>`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array, RecordBatch, UInt32Array,
+    UInt64Array,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Schema, UInt64Type};
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use futures::StreamExt;
+use serde_json::{Value as Json, json};
+
+use crate::model::options::OptionReader;
+use crate::model::word2vec::train::Rng;
+use crate::store::{Manifest, ModelStore};
+
+pub mod kernel;
+pub mod train;
+
+pub use kernel::Centroids;
+use train::{Init, KMeansParams};
+
+/// The file a k-means version keeps its centroids in.
+pub const CENTROIDS_FILE: &str = "centroids.parquet";
+
+/// The most input vectors held in memory when the input is larger: past
+/// this, training uses a uniform sample of this many (and says so in the
+/// manifest). `QUIVER_KMEANS_MEMORY` (bytes) overrides the default 4 GiB.
+fn memory_budget() -> usize {
+    std::env::var("QUIVER_KMEANS_MEMORY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4 << 30)
+}
+
+/// Checked k-means options. `k` is required; defaults: `max_iter` 20, `tol`
+/// 1e-4 (relative change of inertia), `init` 'kmeans++', `distance`
+/// 'euclidean', `seed` 1, no `sample`, `threads` all cores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KMeansOptions {
+    pub params: KMeansParams,
+    pub sample: Option<usize>,
+}
+
+impl KMeansOptions {
+    pub fn from_options(options: &[(String, Json)]) -> Result<Self> {
+        let mut r = OptionReader::new("kmeans", options);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as i64;
+        let k = match r.int("k", None, 0, 1_000_000)? {
+            Some(0) => {
+                return Err(DataFusionError::Plan(
+                    "kmeans option 'k': k = 0 makes no clusters; use k >= 1".into(),
+                ));
+            }
+            Some(k) => k as usize,
+            None => {
+                return Err(DataFusionError::Plan(
+                    "kmeans: option 'k' (the number of clusters) is required".into(),
+                ));
+            }
+        };
+        let params = KMeansParams {
+            k,
+            max_iter: r.int("max_iter", Some(20), 1, 100_000)?.unwrap_or(20) as usize,
+            tol: r.float("tol", 1e-4, 0.0, 1.0)?,
+            init: match r
+                .choice("init", "kmeans++", &["kmeans++", "random", "kmeans||"])?
+                .as_str()
+            {
+                "random" => Init::Random,
+                "kmeans||" => Init::KMeansParallel,
+                _ => Init::KMeansPlusPlus,
+            },
+            cosine: r.choice("distance", "euclidean", &["euclidean", "cosine"])? == "cosine",
+            seed: r.int("seed", Some(1), 0, i64::MAX)?.unwrap_or(1) as u64,
+            threads: r.int("threads", Some(cores), 1, 1024)?.unwrap_or(cores) as usize,
+        };
+        let sample = r.int("sample", None, 1, i64::MAX)?.map(|s| s as usize);
+        r.finish()?;
+        Ok(Self { params, sample })
+    }
+
+    pub fn to_manifest(&self, dim: usize) -> BTreeMap<String, Json> {
+        let p = &self.params;
+        let mut m = BTreeMap::new();
+        m.insert("k".into(), json!(p.k));
+        m.insert("dim".into(), json!(dim));
+        m.insert("max_iter".into(), json!(p.max_iter));
+        m.insert("tol".into(), json!(p.tol));
+        m.insert(
+            "init".into(),
+            json!(match p.init {
+                Init::KMeansPlusPlus => "kmeans++",
+                Init::Random => "random",
+                Init::KMeansParallel => "kmeans||",
+            }),
+        );
+        m.insert(
+            "distance".into(),
+            json!(if p.cosine { "cosine" } else { "euclidean" }),
+        );
+        m.insert("seed".into(), json!(p.seed));
+        m.insert("threads".into(), json!(p.threads));
+        if let Some(s) = self.sample {
+            m.insert("sample".into(), json!(s));
+        }
+        m
+    }
+}
+
+/// A k-means model.
+#[derive(Debug, Clone)]
+pub struct KMeans {
+    pub centroids: Centroids,
+    pub sizes: Vec<u64>,
+}
+
+impl KMeans {
+    pub fn dim(&self) -> usize {
+        self.centroids.dim
+    }
+
+    pub fn centroid_array(&self) -> Result<FixedSizeListArray> {
+        Ok(FixedSizeListArray::try_new(
+            Arc::new(Field::new("item", DataType::Float32, true)),
+            self.dim() as i32,
+            Arc::new(Float32Array::from(self.centroids.values.clone())),
+            None,
+        )?)
+    }
+
+    pub fn to_parquet(&self) -> Result<Vec<u8>> {
+        let centroids = self.centroid_array()?;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("cluster_id", DataType::UInt32, false),
+            Field::new("size", DataType::UInt64, false),
+            Field::new("centroid", Array::data_type(&centroids).clone(), false),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(UInt32Array::from_iter_values(0..self.centroids.k as u32)) as ArrayRef,
+                Arc::new(UInt64Array::from(self.sizes.clone())),
+                Arc::new(centroids),
+            ],
+        )?;
+        let mut out = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut out, schema, None)?;
+        w.write(&batch)?;
+        w.close()?;
+        Ok(out)
+    }
+
+    pub fn from_parquet(bytes: bytes::Bytes, cosine: bool, file: &str) -> Result<Self> {
+        let bad =
+            |why: String| DataFusionError::Execution(format!("kmeans model file {file}: {why}"));
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .map_err(|e| bad(e.to_string()))?
+            .build()
+            .map_err(|e| bad(e.to_string()))?;
+        let (mut values, mut sizes, mut dim) = (Vec::new(), Vec::new(), 0usize);
+        for batch in reader {
+            let batch = batch.map_err(|e| bad(e.to_string()))?;
+            let (Some(size), Some(centroid)) = (
+                batch.column_by_name("size"),
+                batch.column_by_name("centroid"),
+            ) else {
+                return Err(bad("expected columns cluster_id, size, centroid".into()));
+            };
+            let (Some(size), Some(centroid)) = (
+                size.as_primitive_opt::<UInt64Type>(),
+                centroid.as_fixed_size_list_opt(),
+            ) else {
+                return Err(bad("columns size, centroid have the wrong types".into()));
+            };
+            dim = centroid.value_length() as usize;
+            let v = centroid
+                .values()
+                .as_primitive_opt::<Float32Type>()
+                .ok_or_else(|| bad("centroids are not Float32".into()))?;
+            let start = centroid.value_offset(0).max(0) as usize;
+            values.extend_from_slice(&v.values()[start..start + centroid.len() * dim]);
+            sizes.extend(size.values().iter().copied());
+        }
+        if dim == 0 || sizes.is_empty() {
+            return Err(bad("no centroids".into()));
+        }
+        Ok(Self {
+            centroids: Centroids::new(values, dim, cosine),
+            sizes,
+        })
+    }
+
+    pub async fn load(models: &ModelStore, manifest: &Manifest) -> Result<Arc<Self>> {
+        let cosine = manifest.options.get("distance").and_then(|d| d.as_str()) == Some("cosine");
+        let path = models.file_path(manifest, CENTROIDS_FILE);
+        let store = Arc::clone(models.object_store());
+        models
+            .load(manifest, || async move {
+                let bytes = crate::objects::get_bytes(store.as_ref(), &path).await?;
+                Self::from_parquet(bytes, cosine, path.as_ref())
+            })
+            .await
+    }
+}
+
+/// A vector column of any float width, as `FixedSizeList` or `List`.
+pub struct VectorColumn {
+    values: Vec<f32>,
+    offsets: Vec<usize>,
+    nulls: Option<datafusion::arrow::buffer::NullBuffer>,
+    value_nulls: Option<datafusion::arrow::buffer::NullBuffer>,
+}
+
+impl VectorColumn {
+    /// Accepts `FixedSizeList`, `List` or `LargeList` of numbers.
+    pub fn try_new(array: &ArrayRef, who: &str) -> Result<Self> {
+        let target_item = Arc::new(Field::new("item", DataType::Float32, true));
+        let (values, offsets, nulls): (ArrayRef, Vec<usize>, _) = match array.data_type() {
+            DataType::FixedSizeList(f, n) if f.data_type().is_numeric() => {
+                let casted = datafusion::arrow::compute::cast(
+                    array,
+                    &DataType::FixedSizeList(target_item, *n),
+                )?;
+                let l = casted.as_fixed_size_list();
+                let n = *n as usize;
+                (
+                    Arc::clone(l.values()),
+                    (0..=l.len()).map(|i| i * n).collect(),
+                    l.nulls().cloned(),
+                )
+            }
+            DataType::List(f) | DataType::LargeList(f) if f.data_type().is_numeric() => {
+                let casted = datafusion::arrow::compute::cast(array, &DataType::List(target_item))?;
+                let l = casted.as_list::<i32>();
+                let base = l.value_offsets()[0] as usize;
+                let offsets = l
+                    .value_offsets()
+                    .iter()
+                    .map(|&o| o as usize - base)
+                    .collect();
+                (
+                    l.values().slice(base, l.values().len() - base),
+                    offsets,
+                    l.nulls().cloned(),
+                )
+            }
+            other => {
+                return Err(DataFusionError::Plan(format!(
+                    "{who}: expected a vector (a FixedSizeList or List of numbers), got {other}"
+                )));
+            }
+        };
+        let prim = values.as_primitive::<Float32Type>();
+        Ok(Self {
+            values: prim.values().to_vec(),
+            offsets,
+            nulls,
+            value_nulls: prim.nulls().cloned().filter(|n| n.null_count() > 0),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The dimension of row `i`, or `None` when it is NULL.
+    pub fn dim_of(&self, i: usize) -> Option<usize> {
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(i)) {
+            return None;
+        }
+        Some(self.offsets[i + 1] - self.offsets[i])
+    }
+
+    /// Reads row `i` into `out` (as f32). `Ok(false)` for a NULL row or one
+    /// with a NULL, NaN or infinite component; an error for a row of
+    /// another dimension than `out`'s.
+    pub fn read(&self, i: usize, out: &mut [f32], who: &str) -> Result<bool> {
+        let Some(dim) = self.dim_of(i) else {
+            return Ok(false);
+        };
+        if dim != out.len() {
+            return Err(DataFusionError::Execution(format!(
+                "{who}: a vector has {dim} dimensions, the model has {}",
+                out.len()
+            )));
+        }
+        let (start, end) = (self.offsets[i], self.offsets[i + 1]);
+        if let Some(vn) = &self.value_nulls
+            && (start..end).any(|j| vn.is_null(j))
+        {
+            return Ok(false);
+        }
+        let row = &self.values[start..end];
+        if row.iter().any(|x| !x.is_finite()) {
+            return Ok(false);
+        }
+        out.copy_from_slice(row);
+        Ok(true)
+    }
+}
+
+pub(crate) fn normalize(v: &mut [f32]) -> bool {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 && norm.is_finite() {
+        v.iter_mut().for_each(|x| *x /= norm);
+        true
+    } else {
+        false
+    }
+}
+
+/// Trains from the first column of `input` (any vector expression).
+pub async fn train_from_stream(
+    mut input: SendableRecordBatchStream,
+    options: &KMeansOptions,
+) -> Result<(KMeans, BTreeMap<String, Json>)> {
+    if input.schema().fields().len() != 1 {
+        return Err(DataFusionError::Plan(format!(
+            "kmeans: the AS query must return one column of vectors, got {} columns",
+            input.schema().fields().len()
+        )));
+    }
+    let started = std::time::Instant::now();
+    let cosine = options.params.cosine;
+    let mut dim = 0usize;
+    let mut points: Vec<f32> = Vec::new();
+    let (mut rows, mut nulls, mut nonfinite, mut seen) = (0u64, 0u64, 0u64, 0u64);
+    let mut rng = Rng::new(options.params.seed ^ 0x5eed);
+    let mut capacity = options.sample.unwrap_or(usize::MAX);
+    let mut row = Vec::new();
+    while let Some(batch) = input.next().await {
+        let batch = batch?;
+        let column = VectorColumn::try_new(batch.column(0), "kmeans")?;
+        for i in 0..column.len() {
+            rows += 1;
+            let Some(d) = column.dim_of(i) else {
+                nulls += 1;
+                continue;
+            };
+            if dim == 0 {
+                dim = d;
+                row = vec![0.0f32; d];
+                capacity = capacity.min((memory_budget() / (4 * d)).max(1));
+            }
+            if d != dim {
+                return Err(DataFusionError::Plan(format!(
+                    "kmeans: input vectors have different dimensions: {dim} and {d}"
+                )));
+            }
+            if !column.read(i, &mut row, "kmeans")? || (cosine && !normalize(&mut row)) {
+                nonfinite += 1;
+                continue;
+            }
+            // Reservoir sampling (Algorithm R) once past the capacity.
+            seen += 1;
+            if (seen as usize) <= capacity {
+                points.extend_from_slice(&row);
+            } else {
+                let j = rng.below(seen) as usize;
+                if j < capacity {
+                    points[j * dim..(j + 1) * dim].copy_from_slice(&row);
+                }
+            }
+        }
+    }
+    if dim == 0 || points.is_empty() {
+        return Err(DataFusionError::Plan(format!(
+            "kmeans: no usable input vectors ({rows} rows: {nulls} NULL, {nonfinite} with NaN, infinite or NULL components{})",
+            if cosine { " or of length zero" } else { "" }
+        )));
+    }
+    let read_seconds = started.elapsed().as_secs_f64();
+    let params = options.params.clone();
+    let n = points.len() / dim;
+    let trained = tokio::task::spawn_blocking(move || train::train(&points, dim, &params))
+        .await
+        .map_err(|e| DataFusionError::Execution(format!("kmeans training failed: {e}")))??;
+    let mut metrics = BTreeMap::new();
+    metrics.insert("inertia".into(), json!(trained.inertia));
+    metrics.insert("final_inertia".into(), json!(trained.final_inertia));
+    metrics.insert("iterations".into(), json!(trained.iterations));
+    metrics.insert("davies_bouldin".into(), json!(trained.davies_bouldin));
+    metrics.insert("input_rows".into(), json!(rows));
+    metrics.insert("trained_rows".into(), json!(n));
+    metrics.insert("skipped_null".into(), json!(nulls));
+    metrics.insert("skipped_invalid".into(), json!(nonfinite));
+    metrics.insert("sampled".into(), json!((seen as usize) > n));
+    metrics.insert("reseeded_clusters".into(), json!(trained.reseeded));
+    metrics.insert(
+        "read_seconds".into(),
+        json!((read_seconds * 1000.0).round() / 1000.0),
+    );
+    metrics.insert(
+        "train_seconds".into(),
+        json!(((started.elapsed().as_secs_f64() - read_seconds) * 1000.0).round() / 1000.0),
+    );
+    Ok((
+        KMeans {
+            centroids: trained.centroids,
+            sizes: trained.sizes,
+        },
+        metrics,
+    ))
+}
