@@ -44,6 +44,7 @@ pub struct Trained {
     pub iterations: usize,
     pub davies_bouldin: f64,
     pub reseeded: u64,
+    pub init_seconds: f64,
 }
 
 /// Ranges summed separately and then added in order: fixed, so the result
@@ -239,6 +240,7 @@ pub fn train(points: &[f32], dim: usize, p: &KMeansParams) -> Result<Trained> {
 
 fn train_in_pool(points: &[f32], dim: usize, p: &KMeansParams) -> Result<Trained> {
     let n = points.len() / dim;
+    let started = std::time::Instant::now();
     let mut rng = Rng::new(p.seed);
     let mut values = match p.init {
         Init::KMeansPlusPlus => plus_plus(points, dim, None, p.k, &mut rng)?,
@@ -270,6 +272,7 @@ fn train_in_pool(points: &[f32], dim: usize, p: &KMeansParams) -> Result<Trained
         values.chunks_mut(dim).for_each(normalize);
     }
     let mut centroids = Centroids::new(values, dim, p.cosine);
+    let init_seconds = started.elapsed().as_secs_f64();
     let mut assigned = vec![(0u32, 0.0f32); n];
     let mut inertia = Vec::new();
     let mut reseeded = 0u64;
@@ -346,6 +349,7 @@ fn train_in_pool(points: &[f32], dim: usize, p: &KMeansParams) -> Result<Trained
         iterations,
         davies_bouldin,
         reseeded,
+        init_seconds,
         centroids,
     })
 }

@@ -427,6 +427,10 @@ pub async fn train_from_stream(
         json!(stats.iter().map(|s| s.loss).collect::<Vec<_>>()),
     );
     metrics.insert(
+        "running_loss".into(),
+        json!(stats.iter().map(|s| s.running_loss).collect::<Vec<_>>()),
+    );
+    metrics.insert(
         "words_per_sec".into(),
         json!(
             stats

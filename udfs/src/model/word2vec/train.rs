@@ -29,9 +29,15 @@ pub struct TrainParams {
 /// One epoch's figures, kept in the manifest.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EpochStats {
-    /// Mean negative-sampling loss per trained example (one positive or
-    /// negative word).
+    /// Mean negative-sampling loss per example at the end of the epoch, on
+    /// a fixed sample of the corpus with fixed negatives: the same
+    /// measurement every epoch, so epochs compare.
     pub loss: f64,
+    /// Mean loss per example as training met them (before each update).
+    /// On text in a meaningful order (sorted by package, by shop) it can
+    /// rise in the last epochs while the model improves: a high learning
+    /// rate rewards fitting the last few sentences.
+    pub running_loss: f64,
     /// Words trained after subsampling.
     pub effective_words: u64,
     pub seconds: f64,
@@ -376,13 +382,74 @@ pub fn train(
             });
             let (loss, examples, effective) = epoch_loss.into_inner().unwrap_or_default();
             stats.push(EpochStats {
-                loss: loss / examples.max(1) as f64,
+                loss: evaluate(corpus, p, &w_in, &w_out, &tables, &negatives),
+                running_loss: loss / examples.max(1) as f64,
                 effective_words: effective,
                 seconds: epoch_start.elapsed().as_secs_f64(),
             });
         }
     }
     (syn0, stats)
+}
+
+/// Sentences in the fixed evaluation sample.
+const EVAL_SENTENCES: usize = 5_000;
+
+/// The mean loss over a fixed sample of the corpus (evenly spaced
+/// sentences, every pair within the full window, no subsampling) with
+/// negatives from a fixed seed, without updating anything.
+fn evaluate(
+    corpus: &Corpus,
+    p: &TrainParams,
+    w_in: &SharedRows,
+    w_out: &SharedRows,
+    tables: &Tables,
+    negatives: &AliasTable,
+) -> f64 {
+    let sentences = corpus.ends.len();
+    let step = (sentences / EVAL_SENTENCES).max(1);
+    let mut rng = Rng::new(p.seed ^ 0xE7A1);
+    let mut neu1 = vec![0.0f32; p.dim];
+    let (mut loss, mut examples) = (0.0f64, 0u64);
+    let mut score = |input: &[f32], center: u32, rng: &mut Rng| {
+        for d in 0..=p.negative {
+            let (target, label) = if d == 0 {
+                (center, 1.0)
+            } else {
+                let n = negatives.sample(rng);
+                if n == center {
+                    continue;
+                }
+                (n, 0.0)
+            };
+            let (_, l) = tables.step(dot(input, w_out.row(target as usize)), label);
+            loss += l as f64;
+            examples += 1;
+        }
+    };
+    for si in (0..sentences).step_by(step) {
+        let s = corpus.sentence(si);
+        for (i, &center) in s.iter().enumerate() {
+            let lo = i.saturating_sub(p.window);
+            let hi = (i + p.window + 1).min(s.len());
+            if p.cbow {
+                neu1.iter_mut().for_each(|x| *x = 0.0);
+                let count = (lo..hi).filter(|&j| j != i).count();
+                if count == 0 {
+                    continue;
+                }
+                for j in (lo..hi).filter(|&j| j != i) {
+                    axpy(1.0 / count as f32, w_in.row(s[j] as usize), &mut neu1);
+                }
+                score(&neu1, center, &mut rng);
+            } else {
+                for j in (lo..hi).filter(|&j| j != i) {
+                    score(w_in.row(s[j] as usize), center, &mut rng);
+                }
+            }
+        }
+    }
+    loss / examples.max(1) as f64
 }
 
 #[cfg(test)]
