@@ -39,10 +39,11 @@ async fn reference_examples_are_true() {
     session
         .sql(
             "CREATE MODEL title_clusters TYPE kmeans OPTIONS (k = 2)
-             AS SELECT * FROM (VALUES ([0.0, 1.0]), ([0.1, 0.9]), ([1.0, 0.0]), ([0.9, 0.1])) t(v)",
+             AS SELECT embed('title_vectors', t) FROM (VALUES ('euro delight pizza'), ('pepperoni calzone')) v(t);
+             CREATE MODEL title_tags TYPE tagger OPTIONS (embedding = 'title_vectors', clusters = 'title_clusters')",
         )
         .await
-        .expect("a clustering for the examples");
+        .expect("a clustering and a tagger for the examples");
     let scalars = quiver_udfs::functions::scalar_functions(session.models());
     let tables = quiver_udfs::functions::table_functions(session.models());
     let docs = scalars

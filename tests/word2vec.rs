@@ -233,3 +233,42 @@ async fn long_and_non_latin_texts_embed() {
         "true"
     );
 }
+
+/// A tagger keeps the model versions it was built from; DESCRIBE MODEL says
+/// when they are stale, and a dropped one is a clear error.
+#[tokio::test]
+async fn tagger_pins_its_models() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let s = session(&wh).await;
+    s.sql(
+        "CREATE TABLE titles AS SELECT CASE value % 2 WHEN 0 THEN 'cheese pizza' ELSE 'iphone case' END AS title FROM generate_series(1, 400);
+         CREATE MODEL w TYPE word2vec OPTIONS (dim = 4, min_count = 1, epochs = 1) AS SELECT title FROM titles;
+         CREATE MODEL c TYPE kmeans OPTIONS (k = 2) AS SELECT embed('w', title) FROM titles;
+         CREATE MODEL t TYPE tagger OPTIONS (embedding = 'w', clusters = 'c');
+         CREATE OR REPLACE MODEL w TYPE word2vec OPTIONS (dim = 4, min_count = 1, epochs = 1) AS SELECT title FROM titles",
+    )
+    .await
+    .expect("models");
+    let described = s.sql("DESCRIBE MODEL t").await.expect("describe");
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&described)
+        .expect("format")
+        .to_string();
+    assert!(
+        text.contains("version 1 (stale: 'w' is now version 2)"),
+        "{text}"
+    );
+    assert!(text.contains("version 1 (current)"), "{text}");
+    s.sql("DROP MODEL w").await.expect("drop");
+    // A new process has nothing cached: the dropped version is an error.
+    let s = session(&wh).await;
+    let err = s
+        .sql("SELECT tag('t', 'cheese pizza')")
+        .await
+        .expect_err("dropped")
+        .to_string();
+    assert!(
+        err.contains("tagger 't' was built on version 1 of model 'w', which no longer exists; rebuild the tagger"),
+        "{err}"
+    );
+}

@@ -14,8 +14,9 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
 use object_store::{ObjectStoreExt, PutPayload};
 use quiver_udfs::ModelStore;
-use quiver_udfs::model::kmeans::{self, CENTROIDS_FILE, KMeansOptions};
+use quiver_udfs::model::kmeans::{self, CENTROIDS_FILE, KMeans, KMeansOptions};
 use quiver_udfs::model::options::OptionReader;
+use quiver_udfs::model::tagger::{CANDIDATES_FILE, Tagger, TaggerOptions, candidate_lists};
 use quiver_udfs::model::tokenizer::Tokenizer;
 use quiver_udfs::model::word2vec::format::{self, VectorFormat};
 use quiver_udfs::model::word2vec::{self, Progress, VECTORS_FILE, Word2Vec, Word2VecOptions};
@@ -195,6 +196,88 @@ pub async fn kmeans(
             metrics,
             Some(query.clone()),
             BTreeMap::new(),
+        )
+        .await?;
+    Ok(vec![])
+}
+
+/// `CREATE MODEL t TYPE tagger OPTIONS (embedding = 'w2v', clusters = 'km',
+/// ...)`: the candidate words of every cluster, from the current versions of
+/// both models, which the tagger records and keeps using.
+pub async fn tagger(models: &Arc<ModelStore>, create: CreateModel) -> Result<Vec<RecordBatch>> {
+    if create.query.is_some() || create.from.is_some() {
+        return plan_err!(
+            "create model: a tagger is built from two models, OPTIONS (embedding = '<word2vec>',              clusters = '<kmeans>'), without AS or FROM"
+        );
+    }
+    let started = Instant::now();
+    let options = TaggerOptions::from_options(&create.options)?;
+    let model_of = |option: &str, name: &str, expected: &str| {
+        let (models, option, name, expected) = (
+            Arc::clone(models),
+            option.to_string(),
+            name.to_string(),
+            expected.to_string(),
+        );
+        async move {
+            let m = models
+                .require(&format!("tagger option '{option}'"), &name)
+                .await?;
+            if m.model_type != expected {
+                return plan_err!(
+                    "tagger option '{option}': model '{name}' is a {} model; expected a {expected} model",
+                    m.model_type
+                );
+            }
+            Ok(m)
+        }
+    };
+    let em = model_of("embedding", &options.embedding, "word2vec").await?;
+    let cm = model_of("clusters", &options.clusters, "kmeans").await?;
+    let dim_of = |m: &quiver_udfs::Manifest| m.options.get("dim").and_then(|d| d.as_u64());
+    if dim_of(&em) != dim_of(&cm) {
+        return plan_err!(
+            "tagger: embedding '{}' has {} dimensions but clusters '{}' have {}; train the clusters on embed('{}', ...)",
+            em.name,
+            dim_of(&em).unwrap_or(0),
+            cm.name,
+            dim_of(&cm).unwrap_or(0),
+            em.name
+        );
+    }
+    let embedding = Word2Vec::load(models, &em).await?;
+    let clusters = KMeans::load(models, &cm).await?;
+    let n = options.candidates;
+    let (embedding, lists) = tokio::task::spawn_blocking(move || {
+        let lists = candidate_lists(&embedding, &clusters, n);
+        (embedding, lists)
+    })
+    .await
+    .map_err(|e| DataFusionError::Execution(format!("building the tagger failed: {e}")))?;
+    let lists = lists?;
+    let payload = Tagger::lists_to_parquet(&embedding, &lists)?;
+    let mut metrics = BTreeMap::new();
+    metrics.insert("clusters".to_string(), json!(lists.len()));
+    metrics.insert(
+        "candidates_total".to_string(),
+        json!(lists.iter().map(Vec::len).sum::<usize>()),
+    );
+    metrics.insert(
+        "build_seconds".to_string(),
+        json!((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0),
+    );
+    let depends_on = BTreeMap::from([(em.name.clone(), em.version), (cm.name.clone(), cm.version)]);
+    let mut version = models.begin(&create.name, "tagger").await?;
+    if let Err(e) = version.put(CANDIDATES_FILE, payload).await {
+        let _ = version.abort().await;
+        return Err(e);
+    }
+    version
+        .publish(
+            options.to_manifest(embedding.dim),
+            metrics,
+            None,
+            depends_on,
         )
         .await?;
     Ok(vec![])

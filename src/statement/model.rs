@@ -418,6 +418,7 @@ pub async fn execute(
             match create.model_type.as_str() {
                 "word2vec" => create::word2vec(ctx, models, create).await,
                 "kmeans" => create::kmeans(ctx, models, create).await,
+                "tagger" => create::tagger(models, create).await,
                 other => plan_err!(
                     "create model: unknown model type '{other}' (available types: {})",
                     MODEL_TYPES.join(", ")

@@ -2,7 +2,6 @@
 //! and the distance to it, for every row, with the same blocked kernel that
 //! trains the model.
 
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{ArrayRef, Float32Array, StructArray, UInt32Array};
@@ -28,17 +27,7 @@ pub struct ClusterAssign {
     models: Arc<ModelStore>,
 }
 
-impl PartialEq for ClusterAssign {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.models, &other.models)
-    }
-}
-impl Eq for ClusterAssign {}
-impl Hash for ClusterAssign {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        Arc::as_ptr(&self.models).hash(state);
-    }
-}
+crate::same_store_identity!(ClusterAssign);
 
 /// The `cluster_assign` function over `models`.
 pub fn cluster_assign_udf(models: Arc<ModelStore>) -> Arc<ScalarUDF> {
@@ -71,7 +60,7 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     )
     .with_sql_example(
         "```sql\n\
-         > SELECT cluster_assign('title_clusters', [0.1, 0.9]).cluster_id AS c;\n\
+         > SELECT cluster_assign('title_clusters', embed('title_vectors', 'pizza')).cluster_id AS c;\n\
          +---+\n\
          | c |\n\
          +---+\n\

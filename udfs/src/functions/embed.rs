@@ -1,7 +1,6 @@
 //! `embed(model, text)`: a text's vector under a word2vec model, the mean of
 //! the vectors of its known tokens.
 
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array};
@@ -35,17 +34,7 @@ pub struct Embed {
     models: Arc<ModelStore>,
 }
 
-impl PartialEq for Embed {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.models, &other.models)
-    }
-}
-impl Eq for Embed {}
-impl Hash for Embed {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        Arc::as_ptr(&self.models).hash(state);
-    }
-}
+crate::same_store_identity!(Embed);
 
 impl Embed {
     pub fn new(models: Arc<ModelStore>) -> Self {

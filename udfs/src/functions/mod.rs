@@ -23,10 +23,13 @@ pub mod cosine_similarity;
 pub mod dot_product;
 pub mod embed;
 pub mod l2_distance;
+pub mod model_candidates;
 pub mod model_centroids;
 pub mod model_metrics;
 pub mod model_vocabulary;
 pub mod nearest_words;
+pub mod tag;
+pub mod tag_scores;
 
 pub use cosine_similarity::{cosine_similarity, cosine_similarity_udf};
 pub use dot_product::{dot_product, dot_product_udf};
@@ -40,6 +43,8 @@ pub fn scalar_functions(models: &Arc<ModelStore>) -> Vec<Arc<ScalarUDF>> {
         l2_distance_udf(),
         embed::embed_udf(Arc::clone(models)),
         cluster_assign::cluster_assign_udf(Arc::clone(models)),
+        tag::tag_udf(Arc::clone(models)),
+        tag_scores::tag_scores_udf(Arc::clone(models)),
     ]
 }
 
@@ -68,6 +73,11 @@ pub fn table_functions(models: &Arc<ModelStore>) -> Vec<TableFunctionEntry> {
             name: "model_centroids",
             function: Arc::new(model_centroids::ModelCentroids::new(Arc::clone(models))),
             doc: &model_centroids::MODEL_CENTROIDS_DOC,
+        },
+        TableFunctionEntry {
+            name: "model_candidates",
+            function: Arc::new(model_candidates::ModelCandidates::new(Arc::clone(models))),
+            doc: &model_candidates::MODEL_CANDIDATES_DOC,
         },
         TableFunctionEntry {
             name: "model_metrics",

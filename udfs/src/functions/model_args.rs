@@ -12,6 +12,7 @@ use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::logical_expr::Expr;
 
 use crate::model::kmeans::KMeans;
+use crate::model::tagger::{CANDIDATES_FILE, Tagger, TaggerOptions};
 use crate::model::word2vec::Word2Vec;
 use crate::store::{Manifest, ModelStore, block_on};
 
@@ -156,4 +157,88 @@ pub fn kmeans(
     let manifest = models.version_blocking(function, name, version)?;
     let me = Arc::clone(models);
     block_on(async move { KMeans::load(&me, &manifest).await })?
+}
+
+/// The tagger of the pinned version, with the embedding and clusters
+/// versions it recorded, loaded once per process.
+pub fn tagger(
+    models: &Arc<ModelStore>,
+    function: &str,
+    name: &str,
+    version: u64,
+) -> Result<Arc<Tagger>> {
+    if let Some(model) = models.cached_model::<Tagger>(name, version) {
+        return Ok(model);
+    }
+    let manifest = models.version_blocking(function, name, version)?;
+    let me = Arc::clone(models);
+    let who = function.to_string();
+    block_on(async move { load_tagger(&me, &manifest, &who).await })?
+}
+
+/// Loads a tagger and the exact versions of the models it was built from.
+pub async fn load_tagger(
+    models: &Arc<ModelStore>,
+    manifest: &Manifest,
+    who: &str,
+) -> Result<Arc<Tagger>> {
+    let options = TaggerOptions::from_manifest(manifest)?;
+    let pinned = |dep: &str| -> Result<u64> {
+        manifest.depends_on.get(dep).copied().ok_or_else(|| {
+            DataFusionError::Execution(format!(
+                "{who}: tagger '{}' does not record which '{dep}' it used",
+                manifest.name
+            ))
+        })
+    };
+    let (ev, cv) = (pinned(&options.embedding)?, pinned(&options.clusters)?);
+    let gone = |dep: &str, v: u64| {
+        DataFusionError::Execution(format!(
+            "{who}: tagger '{}' was built on version {v} of model '{dep}', which no longer exists; rebuild the tagger",
+            manifest.name
+        ))
+    };
+    let em = models
+        .version(&options.embedding, ev)
+        .await?
+        .ok_or_else(|| gone(&options.embedding, ev))?;
+    let cm = models
+        .version(&options.clusters, cv)
+        .await?
+        .ok_or_else(|| gone(&options.clusters, cv))?;
+    let me = Arc::clone(models);
+    let path = models.file_path(manifest, CANDIDATES_FILE);
+    models
+        .load(manifest, || async move {
+            let embedding = Word2Vec::load(&me, &em).await?;
+            let clusters = KMeans::load(&me, &cm).await?;
+            let bytes = crate::objects::get_bytes(me.object_store().as_ref(), &path).await?;
+            let lists = Tagger::lists_from_parquet(
+                bytes,
+                clusters.centroids.k,
+                embedding.len(),
+                path.as_ref(),
+            )?;
+            Ok(Tagger::new(embedding, clusters, options, lists))
+        })
+        .await
+}
+
+/// `PartialEq`, `Eq` and `Hash` for a function struct that holds the model
+/// store: two instances are the same function when they share the store.
+#[macro_export]
+macro_rules! same_store_identity {
+    ($ty:ident) => {
+        impl PartialEq for $ty {
+            fn eq(&self, other: &Self) -> bool {
+                std::sync::Arc::ptr_eq(&self.models, &other.models)
+            }
+        }
+        impl Eq for $ty {}
+        impl std::hash::Hash for $ty {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                std::sync::Arc::as_ptr(&self.models).hash(state);
+            }
+        }
+    };
 }

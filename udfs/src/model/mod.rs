@@ -4,8 +4,9 @@
 
 pub mod kmeans;
 pub mod options;
+pub mod tagger;
 pub mod tokenizer;
 pub mod word2vec;
 
 /// The model types `CREATE MODEL ... TYPE t` accepts.
-pub const MODEL_TYPES: &[&str] = &["word2vec", "kmeans"];
+pub const MODEL_TYPES: &[&str] = &["word2vec", "kmeans", "tagger"];

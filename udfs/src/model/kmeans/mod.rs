@@ -401,6 +401,10 @@ pub async fn train_from_stream(
     metrics.insert("sampled".into(), json!((seen as usize) > n));
     metrics.insert("reseeded_clusters".into(), json!(trained.reseeded));
     metrics.insert(
+        "init_seconds".into(),
+        json!((trained.init_seconds * 1000.0).round() / 1000.0),
+    );
+    metrics.insert(
         "read_seconds".into(),
         json!((read_seconds * 1000.0).round() / 1000.0),
     );

@@ -391,8 +391,8 @@ mod tests {
         let mut rng = Rng::new(3);
         let mut out = Vec::new();
         for i in 0..n_per * 3 {
-            for d in 0..4 {
-                out.push(centers[i % 3][d] + rng.unit() - 0.5);
+            for c in centers[i % 3] {
+                out.push(c + rng.unit() - 0.5);
             }
         }
         out
