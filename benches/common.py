@@ -34,13 +34,21 @@ def quiver_binary():
 
 def run_measured(cmd, env=None):
     """Runs `cmd`; returns (seconds, peak RSS in MiB, stdout). Output goes to
-    files, not pipes, so a large result cannot block the child while we wait
-    for it with wait4 (which gives its own peak memory)."""
-    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+    files, not pipes, so a large result cannot block the child. The peak is
+    taken by GNU time where there is one: a child forked from this (large)
+    Python process would otherwise count the parent's pages it started with."""
+    gnu_time = "/usr/bin/time"
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f, \
+            tempfile.NamedTemporaryFile(mode="r") as rss_f:
+        wrapped = [gnu_time, "-f", "%M", "-o", rss_f.name] + cmd if os.path.exists(gnu_time) else cmd
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, env=env)
+        proc = subprocess.Popen(wrapped, stdout=out_f, stderr=err_f, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
+        if wrapped is not cmd:
+            usage_kib = int(rss_f.read().strip().splitlines()[-1] or 0)
+        else:
+            usage_kib = usage.ru_maxrss
         out_f.seek(0)
         err_f.seek(0)
         out = out_f.read().decode()
@@ -48,7 +56,7 @@ def run_measured(cmd, env=None):
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         sys.exit(f"{cmd[0]} failed ({code}):\n{err}")
-    return seconds, usage.ru_maxrss / 1024, out
+    return seconds, usage_kib / 1024, out
 
 
 def quiver_sql(warehouse, sql, fmt="json"):

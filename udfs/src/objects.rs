@@ -50,6 +50,25 @@ pub async fn get_bytes(store: &dyn ObjectStore, path: &Path) -> Result<bytes::By
         .map_err(|e| store_error(format!("reading {path}"), e))
 }
 
+/// One batch as the bytes of a Parquet file (model payloads are small
+/// enough to write whole).
+pub fn parquet_bytes(batch: &datafusion::arrow::array::RecordBatch) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None)?;
+    w.write(batch)?;
+    w.close()?;
+    Ok(out)
+}
+
+/// The batches of a Parquet file held in memory.
+pub fn parquet_batches(bytes: bytes::Bytes) -> Result<Vec<datafusion::arrow::array::RecordBatch>> {
+    let reader =
+        datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?
+            .with_batch_size(65_536)
+            .build()?;
+    Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
 /// Writes `value` as the JSON document at `path`, atomically.
 pub async fn put_json<T: Serialize>(store: &dyn ObjectStore, path: &Path, value: &T) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value)

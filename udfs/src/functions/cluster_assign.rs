@@ -156,6 +156,9 @@ impl ScalarUDFImpl for ClusterAssign {
 /// Assigns every row of `vectors`: valid rows are packed into blocks and
 /// assigned by one matrix product per block.
 pub fn assign_array(model: &KMeans, vectors: &ArrayRef) -> Result<StructArray> {
+    if let Some(result) = assign_dense(model, vectors)? {
+        return Ok(result);
+    }
     let column = VectorColumn::try_new(vectors, "cluster_assign")?;
     let n = column.len();
     let dim = model.dim();
@@ -202,4 +205,57 @@ pub fn assign_array(model: &KMeans, vectors: &ArrayRef) -> Result<StructArray> {
         ],
         Some(NullBuffer::new(BooleanBuffer::from(valid))),
     )?)
+}
+
+/// The common case without copies: a `FixedSizeList<Float32>` of the
+/// model's dimension with no NULL and no NaN or infinite component, for a
+/// Euclidean model, is assigned straight from the Arrow buffer. `None` when
+/// the input is not of that kind.
+fn assign_dense(model: &KMeans, vectors: &ArrayRef) -> Result<Option<StructArray>> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Float32Type;
+    let dim = model.dim();
+    let DataType::FixedSizeList(item, n) = vectors.data_type() else {
+        return Ok(None);
+    };
+    if model.centroids.cosine
+        || *n as usize != dim
+        || item.data_type() != &DataType::Float32
+        || vectors.null_count() > 0
+    {
+        return Ok(None);
+    }
+    let list = vectors.as_fixed_size_list();
+    let values = list.values().as_primitive::<Float32Type>();
+    if values.null_count() > 0 {
+        return Ok(None);
+    }
+    let rows = list.len();
+    let start = list.value_offset(0).max(0) as usize;
+    let flat = &values.values()[start..start + rows * dim];
+    if !flat.iter().all(|x| x.is_finite()) {
+        return Ok(None);
+    }
+    let mut ids = vec![0u32; rows];
+    let mut distances = vec![0.0f32; rows];
+    let mut out = vec![(0u32, 0.0f32); BLOCK];
+    let mut dots = Vec::new();
+    for (b, block) in flat.chunks(BLOCK * dim).enumerate() {
+        let m = block.len() / dim;
+        model
+            .centroids
+            .assign_block(block, &mut out[..m], &mut dots);
+        for (i, &(c, d)) in out[..m].iter().enumerate() {
+            ids[b * BLOCK + i] = c;
+            distances[b * BLOCK + i] = d.sqrt();
+        }
+    }
+    Ok(Some(StructArray::try_new(
+        result_fields(),
+        vec![
+            Arc::new(UInt32Array::from(ids)),
+            Arc::new(Float32Array::from(distances)),
+        ],
+        None,
+    )?))
 }

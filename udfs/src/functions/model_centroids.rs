@@ -3,8 +3,6 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, RecordBatch, UInt32Array, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl};
 use datafusion::common::{Result, plan_err};
 use datafusion::datasource::{MemTable, TableProvider};
@@ -61,20 +59,8 @@ impl TableFunctionImpl for ModelCentroids {
         let name = literal_model_name(F, args.exprs().first())?;
         let manifest = resolve(&self.models, F, &name, "kmeans")?;
         let model = kmeans(&self.models, F, &name, manifest.version)?;
-        let centroids = model.centroid_array()?;
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("cluster_id", DataType::UInt32, false),
-            Field::new("size", DataType::UInt64, false),
-            Field::new("centroid", Array::data_type(&centroids).clone(), false),
-        ]));
-        let batch = RecordBatch::try_new(
-            Arc::clone(&schema),
-            vec![
-                Arc::new(UInt32Array::from_iter_values(0..model.centroids.k as u32)),
-                Arc::new(UInt64Array::from(model.sizes.clone())),
-                Arc::new(centroids),
-            ],
-        )?;
+        let batch = model.to_batch()?;
+        let schema = batch.schema();
         Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
     }
 }

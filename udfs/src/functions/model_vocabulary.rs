@@ -3,8 +3,6 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, RecordBatch, StringArray, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl};
 use datafusion::common::{Result, plan_err};
 use datafusion::datasource::{MemTable, TableProvider};
@@ -62,20 +60,8 @@ impl TableFunctionImpl for ModelVocabulary {
         let name = literal_model_name(F, args.exprs().first())?;
         let manifest = resolve(&self.models, F, &name, "word2vec")?;
         let model = word2vec(&self.models, F, &name, manifest.version)?;
-        let vectors = model.vector_array()?;
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("word", DataType::Utf8, false),
-            Field::new("count", DataType::UInt64, false),
-            Field::new("vector", Array::data_type(&vectors).clone(), false),
-        ]));
-        let batch = RecordBatch::try_new(
-            Arc::clone(&schema),
-            vec![
-                Arc::new(StringArray::from_iter_values(&model.words)),
-                Arc::new(UInt64Array::from(model.counts.clone())),
-                Arc::new(vectors),
-            ],
-        )?;
+        let batch = model.to_batch()?;
+        let schema = batch.schema();
         Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
     }
 }

@@ -12,8 +12,6 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Schema, UInt64Type};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use futures::StreamExt;
 use serde_json::{Value as Json, json};
 
@@ -139,37 +137,33 @@ impl KMeans {
     }
 
     pub fn to_parquet(&self) -> Result<Vec<u8>> {
+        crate::objects::parquet_bytes(&self.to_batch()?)
+    }
+
+    /// `cluster_id, size, centroid`: the payload, and `model_centroids`.
+    pub fn to_batch(&self) -> Result<RecordBatch> {
         let centroids = self.centroid_array()?;
         let schema = Arc::new(Schema::new(vec![
             Field::new("cluster_id", DataType::UInt32, false),
             Field::new("size", DataType::UInt64, false),
             Field::new("centroid", Array::data_type(&centroids).clone(), false),
         ]));
-        let batch = RecordBatch::try_new(
-            Arc::clone(&schema),
+        Ok(RecordBatch::try_new(
+            schema,
             vec![
                 Arc::new(UInt32Array::from_iter_values(0..self.centroids.k as u32)) as ArrayRef,
                 Arc::new(UInt64Array::from(self.sizes.clone())),
                 Arc::new(centroids),
             ],
-        )?;
-        let mut out = Vec::new();
-        let mut w = ArrowWriter::try_new(&mut out, schema, None)?;
-        w.write(&batch)?;
-        w.close()?;
-        Ok(out)
+        )?)
     }
 
     pub fn from_parquet(bytes: bytes::Bytes, cosine: bool, file: &str) -> Result<Self> {
         let bad =
             |why: String| DataFusionError::Execution(format!("kmeans model file {file}: {why}"));
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .map_err(|e| bad(e.to_string()))?
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
+        let batches = crate::objects::parquet_batches(bytes).map_err(|e| bad(e.to_string()))?;
         let (mut values, mut sizes, mut dim) = (Vec::new(), Vec::new(), 0usize);
-        for batch in reader {
-            let batch = batch.map_err(|e| bad(e.to_string()))?;
+        for batch in batches {
             let (Some(size), Some(centroid)) = (
                 batch.column_by_name("size"),
                 batch.column_by_name("centroid"),

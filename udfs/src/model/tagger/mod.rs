@@ -15,8 +15,6 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Schema, UInt32Type};
 use datafusion::common::{DataFusionError, Result, plan_err};
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use hashbrown::HashMap;
 use ndarray::{ArrayView2, linalg::general_mat_mul};
 use serde_json::{Value as Json, json};
@@ -314,11 +312,7 @@ impl Tagger {
                 Arc::new(Float32Array::from(sim)),
             ],
         )?;
-        let mut out = Vec::new();
-        let mut w = ArrowWriter::try_new(&mut out, schema, None)?;
-        w.write(&batch)?;
-        w.close()?;
-        Ok(out)
+        crate::objects::parquet_bytes(&batch)
     }
 
     /// Reads candidate lists written by [`Self::lists_to_parquet`].
@@ -330,13 +324,9 @@ impl Tagger {
     ) -> Result<Vec<Vec<(u32, f32)>>> {
         let bad =
             |why: String| DataFusionError::Execution(format!("tagger model file {file}: {why}"));
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .map_err(|e| bad(e.to_string()))?
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
+        let batches = crate::objects::parquet_batches(bytes).map_err(|e| bad(e.to_string()))?;
         let mut lists = vec![Vec::new(); k];
-        for batch in reader {
-            let batch = batch.map_err(|e| bad(e.to_string()))?;
+        for batch in batches {
             let col = |name: &str| {
                 batch
                     .column_by_name(name)

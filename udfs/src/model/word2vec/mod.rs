@@ -14,8 +14,6 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use futures::StreamExt;
 use hashbrown::HashMap;
 use serde_json::{Value as Json, json};
@@ -262,6 +260,11 @@ impl Word2Vec {
 
     /// The payload as Parquet bytes.
     pub fn to_parquet(&self) -> Result<Vec<u8>> {
+        crate::objects::parquet_bytes(&self.to_batch()?)
+    }
+
+    /// `word, count, vector`: the payload, and `model_vocabulary`.
+    pub fn to_batch(&self) -> Result<RecordBatch> {
         let schema = Arc::new(Schema::new(vec![
             Field::new("word", DataType::Utf8, false),
             Field::new("count", DataType::UInt64, false),
@@ -274,19 +277,14 @@ impl Word2Vec {
                 false,
             ),
         ]));
-        let batch = RecordBatch::try_new(
-            Arc::clone(&schema),
+        Ok(RecordBatch::try_new(
+            schema,
             vec![
                 Arc::new(StringArray::from_iter_values(&self.words)) as ArrayRef,
                 Arc::new(UInt64Array::from(self.counts.clone())),
                 Arc::new(self.vector_array()?),
             ],
-        )?;
-        let mut out = Vec::new();
-        let mut w = ArrowWriter::try_new(&mut out, schema, None)?;
-        w.write(&batch)?;
-        w.close()?;
-        Ok(out)
+        )?)
     }
 
     /// Reads a payload written by [`Self::to_parquet`]; `file` names it in
@@ -294,15 +292,10 @@ impl Word2Vec {
     pub fn from_parquet(bytes: bytes::Bytes, tokenizer: Tokenizer, file: &str) -> Result<Self> {
         let bad =
             |why: String| DataFusionError::Execution(format!("word2vec model file {file}: {why}"));
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .map_err(|e| bad(e.to_string()))?
-            .with_batch_size(65_536)
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
+        let batches = crate::objects::parquet_batches(bytes).map_err(|e| bad(e.to_string()))?;
         let (mut words, mut counts, mut vectors, mut dim) =
             (Vec::new(), Vec::new(), Vec::new(), 0usize);
-        for batch in reader {
-            let batch = batch.map_err(|e| bad(e.to_string()))?;
+        for batch in batches {
             let (Some(w), Some(c), Some(v)) = (
                 batch.column_by_name("word"),
                 batch.column_by_name("count"),
