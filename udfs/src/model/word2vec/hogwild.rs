@@ -47,3 +47,28 @@ impl<'a> SharedRows<'a> {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(i * self.dim), self.dim) }
     }
 }
+
+/// A zeroed weight matrix of `len` floats, backed by transparent huge pages
+/// where Linux offers them on request (`madvise` mode, the common default):
+/// training touches rows all over these matrices, and with 4 KiB pages most
+/// of those touches also miss the TLB. numpy asks the same for its large
+/// arrays, so gensim's matrices get huge pages too.
+pub fn weight_matrix(len: usize) -> Vec<f32> {
+    let mut v: Vec<f32> = Vec::with_capacity(len);
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let start = v.as_mut_ptr() as usize;
+        let end = start + len * std::mem::size_of::<f32>();
+        let (from, to) = (start.div_ceil(PAGE) * PAGE, end / PAGE * PAGE);
+        if to > from {
+            // SAFETY: the range lies inside the allocation just made and not
+            // yet touched; MADV_HUGEPAGE only changes how it is backed.
+            unsafe {
+                libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    v.resize(len, 0.0);
+    v
+}

@@ -223,10 +223,10 @@ pub fn train(
     let vocab = corpus.words.len();
     let dim = p.dim;
     let mut init = Rng::new(p.seed);
-    let mut syn0: Vec<f32> = (0..vocab * dim)
-        .map(|_| (init.unit() - 0.5) / dim as f32)
-        .collect();
-    let mut syn1 = vec![0.0f32; vocab * dim];
+    let mut syn0 = super::hogwild::weight_matrix(vocab * dim);
+    syn0.iter_mut()
+        .for_each(|x| *x = (init.unit() - 0.5) / dim as f32);
+    let mut syn1 = super::hogwild::weight_matrix(vocab * dim);
     let tables = Tables::new();
     let negatives = AliasTable::new(&corpus.counts, 0.75);
     let keep = keep_thresholds(&corpus.counts, corpus.total_words(), p.sample);
