@@ -317,6 +317,52 @@ pub(crate) fn normalize(v: &mut [f32]) -> bool {
     }
 }
 
+/// Rows per chunk while collecting vectors (26 MB at dimension 100).
+const CHUNK_ROWS: usize = 65_536;
+
+/// Vectors as they stream in: chunks of exact size, then one flat buffer
+/// copied chunk by chunk, each chunk freed once copied. A growing `Vec`
+/// would hold the vectors twice while it reallocates; this holds them once
+/// plus one chunk (the flat buffer's pages become resident only as they are
+/// written).
+#[derive(Default)]
+struct Collected {
+    chunks: Vec<Vec<f32>>,
+    current: Vec<f32>,
+    flat: Option<Vec<f32>>,
+}
+
+impl Collected {
+    fn push(&mut self, row: &[f32]) {
+        if let Some(flat) = &mut self.flat {
+            flat.extend_from_slice(row);
+            return;
+        }
+        if self.current.capacity() == 0 {
+            self.current.reserve_exact(CHUNK_ROWS * row.len());
+        }
+        self.current.extend_from_slice(row);
+        if self.current.len() >= CHUNK_ROWS * row.len() {
+            self.chunks.push(std::mem::take(&mut self.current));
+        }
+    }
+
+    /// The vectors as one buffer, flattening them on first use.
+    fn flat(&mut self) -> &mut Vec<f32> {
+        if self.flat.is_none() {
+            let total = self.chunks.iter().map(Vec::len).sum::<usize>() + self.current.len();
+            let mut flat = Vec::with_capacity(total);
+            for chunk in self.chunks.drain(..) {
+                flat.extend_from_slice(&chunk);
+            }
+            flat.append(&mut self.current);
+            self.current = Vec::new();
+            self.flat = Some(flat);
+        }
+        self.flat.get_or_insert_with(Vec::new)
+    }
+}
+
 /// Trains from the first column of `input` (any vector expression).
 pub async fn train_from_stream(
     mut input: SendableRecordBatchStream,
@@ -331,7 +377,7 @@ pub async fn train_from_stream(
     let started = std::time::Instant::now();
     let cosine = options.params.cosine;
     let mut dim = 0usize;
-    let mut points: Vec<f32> = Vec::new();
+    let mut collected = Collected::default();
     let (mut rows, mut nulls, mut nonfinite, mut seen) = (0u64, 0u64, 0u64, 0u64);
     let mut rng = Rng::new(options.params.seed ^ 0x5eed);
     let mut capacity = options.sample.unwrap_or(usize::MAX);
@@ -362,15 +408,16 @@ pub async fn train_from_stream(
             // Reservoir sampling (Algorithm R) once past the capacity.
             seen += 1;
             if (seen as usize) <= capacity {
-                points.extend_from_slice(&row);
+                collected.push(&row);
             } else {
                 let j = rng.below(seen) as usize;
                 if j < capacity {
-                    points[j * dim..(j + 1) * dim].copy_from_slice(&row);
+                    collected.flat()[j * dim..(j + 1) * dim].copy_from_slice(&row);
                 }
             }
         }
     }
+    let points = std::mem::take(collected.flat());
     if dim == 0 || points.is_empty() {
         return Err(DataFusionError::Plan(format!(
             "kmeans: no usable input vectors ({rows} rows: {nulls} NULL, {nonfinite} with NaN, infinite or NULL components{})",
