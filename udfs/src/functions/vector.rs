@@ -32,20 +32,12 @@ pub trait Element:
 {
     type Arrow: datafusion::arrow::datatypes::ArrowPrimitiveType<Native = Self>;
     const DATA_TYPE: DataType;
-    fn to_f64(self) -> f64;
-    fn from_f64(v: f64) -> Self;
     fn sqrt(self) -> Self;
 }
 
 impl Element for f32 {
     type Arrow = Float32Type;
     const DATA_TYPE: DataType = DataType::Float32;
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    fn from_f64(v: f64) -> Self {
-        v as f32
-    }
     fn sqrt(self) -> Self {
         f32::sqrt(self)
     }
@@ -54,12 +46,6 @@ impl Element for f32 {
 impl Element for f64 {
     type Arrow = Float64Type;
     const DATA_TYPE: DataType = DataType::Float64;
-    fn to_f64(self) -> f64 {
-        self
-    }
-    fn from_f64(v: f64) -> Self {
-        v
-    }
     fn sqrt(self) -> Self {
         f64::sqrt(self)
     }

@@ -117,14 +117,6 @@ impl CorpusBuilder {
         self.tokens.is_empty()
     }
 
-    /// Bytes held, to compare with a memory budget.
-    pub fn memory_size(&self) -> usize {
-        self.tokens.capacity() * 4
-            + self.ends.capacity() * 8
-            + self.words.iter().map(|w| w.len() * 2 + 48).sum::<usize>()
-            + self.counts.capacity() * 8
-    }
-
     /// Cuts the vocabulary and renumbers the corpus by descending count.
     pub fn finish(mut self, min_count: u64, max_vocab: Option<usize>) -> Result<Corpus> {
         let mut order: Vec<u32> = (0..self.words.len() as u32)
