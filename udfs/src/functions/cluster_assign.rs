@@ -14,7 +14,7 @@ use datafusion::logical_expr::{
 };
 
 use super::embed::MODEL_SECTION;
-use super::model_args::{dim_of, kmeans, model_name, pinned, pinned_field, resolve};
+use super::model_args::{dim_of, load_pinned, model_name, pinned, pinned_field, resolve};
 use super::vector::{fixed_dim, vector_element};
 use crate::model::kmeans::kernel::BLOCK;
 use crate::model::kmeans::{KMeans, VectorColumn, normalize};
@@ -138,7 +138,7 @@ impl ScalarUDFImpl for ClusterAssign {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (name, version) = pinned("cluster_assign", &args.return_field)?;
-        let model = kmeans(&self.models, "cluster_assign", &name, version)?;
+        let model = load_pinned::<KMeans>(&self.models, "cluster_assign", &name, version)?;
         match &args.args[1] {
             ColumnarValue::Array(v) => Ok(ColumnarValue::Array(Arc::new(assign_array(&model, v)?))),
             ColumnarValue::Scalar(s) => {

@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
     ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::model_args::{dim_of, model_name, pinned, pinned_field, resolve, word2vec};
+use super::model_args::{dim_of, load_pinned, model_name, pinned, pinned_field, resolve};
 use crate::model::word2vec::Word2Vec;
 use crate::store::ModelStore;
 
@@ -135,7 +135,7 @@ impl ScalarUDFImpl for Embed {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (name, version) = pinned("embed", &args.return_field)?;
-        let model = word2vec(&self.models, "embed", &name, version)?;
+        let model = load_pinned::<Word2Vec>(&self.models, "embed", &name, version)?;
         match &args.args[1] {
             ColumnarValue::Array(texts) => {
                 Ok(ColumnarValue::Array(Arc::new(embed_array(&model, texts)?)))

@@ -91,19 +91,64 @@ pub fn dim_of(function: &str, manifest: &Manifest) -> Result<usize> {
         })
 }
 
-/// The word2vec model of the pinned version, loaded once per process.
-pub fn word2vec(
+/// A model type that functions load by the version planning pinned.
+pub trait PinnedModel: std::any::Any + Send + Sync + Sized {
+    /// Loads `manifest`'s version (through the store's cache); `who` names
+    /// the calling function in errors.
+    fn load_version(
+        models: Arc<ModelStore>,
+        manifest: Manifest,
+        who: String,
+    ) -> futures::future::BoxFuture<'static, Result<Arc<Self>>>;
+}
+
+impl PinnedModel for Word2Vec {
+    fn load_version(
+        models: Arc<ModelStore>,
+        manifest: Manifest,
+        _: String,
+    ) -> futures::future::BoxFuture<'static, Result<Arc<Self>>> {
+        Box::pin(async move { Word2Vec::load(&models, &manifest).await })
+    }
+}
+
+impl PinnedModel for KMeans {
+    fn load_version(
+        models: Arc<ModelStore>,
+        manifest: Manifest,
+        _: String,
+    ) -> futures::future::BoxFuture<'static, Result<Arc<Self>>> {
+        Box::pin(async move { KMeans::load(&models, &manifest).await })
+    }
+}
+
+impl PinnedModel for Tagger {
+    fn load_version(
+        models: Arc<ModelStore>,
+        manifest: Manifest,
+        who: String,
+    ) -> futures::future::BoxFuture<'static, Result<Arc<Self>>> {
+        Box::pin(async move { load_tagger(&models, &manifest, &who).await })
+    }
+}
+
+/// Version `version` of model `name`, loaded once per process: from the
+/// cache without waiting when it is there.
+pub fn load_pinned<T: PinnedModel>(
     models: &Arc<ModelStore>,
     function: &str,
     name: &str,
     version: u64,
-) -> Result<Arc<Word2Vec>> {
-    if let Some(model) = models.cached_model::<Word2Vec>(name, version) {
+) -> Result<Arc<T>> {
+    if let Some(model) = models.cached_model::<T>(name, version) {
         return Ok(model);
     }
     let manifest = models.version_blocking(function, name, version)?;
-    let me = Arc::clone(models);
-    block_on(async move { Word2Vec::load(&me, &manifest).await })?
+    block_on(T::load_version(
+        Arc::clone(models),
+        manifest,
+        function.to_string(),
+    ))?
 }
 
 /// A table function's literal model-name argument.
@@ -142,38 +187,6 @@ pub fn literal_count(function: &str, what: &str, expr: Option<&Expr>) -> Result<
                 .unwrap_or_else(|| "nothing".into())
         ),
     }
-}
-
-/// The k-means model of the pinned version, loaded once per process.
-pub fn kmeans(
-    models: &Arc<ModelStore>,
-    function: &str,
-    name: &str,
-    version: u64,
-) -> Result<Arc<KMeans>> {
-    if let Some(model) = models.cached_model::<KMeans>(name, version) {
-        return Ok(model);
-    }
-    let manifest = models.version_blocking(function, name, version)?;
-    let me = Arc::clone(models);
-    block_on(async move { KMeans::load(&me, &manifest).await })?
-}
-
-/// The tagger of the pinned version, with the embedding and clusters
-/// versions it recorded, loaded once per process.
-pub fn tagger(
-    models: &Arc<ModelStore>,
-    function: &str,
-    name: &str,
-    version: u64,
-) -> Result<Arc<Tagger>> {
-    if let Some(model) = models.cached_model::<Tagger>(name, version) {
-        return Ok(model);
-    }
-    let manifest = models.version_blocking(function, name, version)?;
-    let me = Arc::clone(models);
-    let who = function.to_string();
-    block_on(async move { load_tagger(&me, &manifest, &who).await })?
 }
 
 /// Loads a tagger and the exact versions of the models it was built from.

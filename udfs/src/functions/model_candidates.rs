@@ -10,7 +10,8 @@ use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::logical_expr::Documentation;
 
 use super::embed::MODEL_SECTION;
-use super::model_args::{literal_model_name, resolve, tagger};
+use super::model_args::{literal_model_name, load_pinned, resolve};
+use crate::model::tagger::Tagger;
 use crate::store::ModelStore;
 
 /// `model_candidates` over `models`.
@@ -59,7 +60,7 @@ impl TableFunctionImpl for ModelCandidates {
         }
         let name = literal_model_name(F, args.exprs().first())?;
         let manifest = resolve(&self.models, F, &name, "tagger")?;
-        let model = tagger(&self.models, F, &name, manifest.version)?;
+        let model = load_pinned::<Tagger>(&self.models, F, &name, manifest.version)?;
         let rows = model
             .lists
             .iter()

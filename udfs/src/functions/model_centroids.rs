@@ -9,7 +9,8 @@ use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::logical_expr::Documentation;
 
 use super::embed::MODEL_SECTION;
-use super::model_args::{kmeans, literal_model_name, resolve};
+use super::model_args::{literal_model_name, load_pinned, resolve};
+use crate::model::kmeans::KMeans;
 use crate::store::ModelStore;
 
 /// `model_centroids` over `models`.
@@ -58,7 +59,7 @@ impl TableFunctionImpl for ModelCentroids {
         }
         let name = literal_model_name(F, args.exprs().first())?;
         let manifest = resolve(&self.models, F, &name, "kmeans")?;
-        let model = kmeans(&self.models, F, &name, manifest.version)?;
+        let model = load_pinned::<KMeans>(&self.models, F, &name, manifest.version)?;
         let batch = model.to_batch()?;
         let schema = batch.schema();
         Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))

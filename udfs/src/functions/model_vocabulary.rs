@@ -9,7 +9,8 @@ use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::logical_expr::Documentation;
 
 use super::embed::MODEL_SECTION;
-use super::model_args::{literal_model_name, resolve, word2vec};
+use super::model_args::{literal_model_name, load_pinned, resolve};
+use crate::model::word2vec::Word2Vec;
 use crate::store::ModelStore;
 
 /// `model_vocabulary` over `models`.
@@ -59,7 +60,7 @@ impl TableFunctionImpl for ModelVocabulary {
         }
         let name = literal_model_name(F, args.exprs().first())?;
         let manifest = resolve(&self.models, F, &name, "word2vec")?;
-        let model = word2vec(&self.models, F, &name, manifest.version)?;
+        let model = load_pinned::<Word2Vec>(&self.models, F, &name, manifest.version)?;
         let batch = model.to_batch()?;
         let schema = batch.schema();
         Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))

@@ -13,7 +13,8 @@ use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::logical_expr::{ColumnarValue, Documentation};
 
 use super::embed::MODEL_SECTION;
-use super::model_args::{literal_count, literal_model_name, resolve, word2vec};
+use super::model_args::{literal_count, literal_model_name, load_pinned, resolve};
+use crate::model::word2vec::Word2Vec;
 use crate::store::ModelStore;
 
 /// `nearest_words` over `models`.
@@ -73,7 +74,7 @@ impl TableFunctionImpl for NearestWords {
         let name = literal_model_name(F, exprs.first())?;
         let k = literal_count(F, "k (argument 3)", exprs.get(2))?;
         let manifest = resolve(&self.models, F, &name, "word2vec")?;
-        let model = word2vec(&self.models, F, &name, manifest.version)?;
+        let model = load_pinned::<Word2Vec>(&self.models, F, &name, manifest.version)?;
         // Evaluate the second argument once: a literal, or a constant
         // expression such as embed('m', 'text').
         let physical = args

@@ -13,7 +13,7 @@ use datafusion::logical_expr::{
 };
 
 use super::embed::MODEL_SECTION;
-use super::model_args::{model_name, pinned, pinned_field, resolve, tagger};
+use super::model_args::{load_pinned, model_name, pinned, pinned_field, resolve};
 use crate::model::tagger::{Tagger, text_rows};
 use crate::store::ModelStore;
 
@@ -134,7 +134,7 @@ impl ScalarUDFImpl for Tag {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (name, version) = pinned("tag", &args.return_field)?;
-        let model = tagger(&self.models, "tag", &name, version)?;
+        let model = load_pinned::<Tagger>(&self.models, "tag", &name, version)?;
         over_texts(&args.args[1], |texts| tag_array(&model, texts))
     }
 

@@ -14,7 +14,7 @@ use datafusion::logical_expr::{
 };
 
 use super::embed::MODEL_SECTION;
-use super::model_args::{model_name, pinned, pinned_field, resolve, tagger};
+use super::model_args::{load_pinned, model_name, pinned, pinned_field, resolve};
 use super::tag::{coerce_tag_args, over_texts};
 use crate::model::tagger::{Tagger, text_rows};
 use crate::store::ModelStore;
@@ -102,7 +102,7 @@ impl ScalarUDFImpl for TagScores {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (name, version) = pinned("tag_scores", &args.return_field)?;
-        let model = tagger(&self.models, "tag_scores", &name, version)?;
+        let model = load_pinned::<Tagger>(&self.models, "tag_scores", &name, version)?;
         over_texts(&args.args[1], |texts| scores_array(&model, texts))
     }
 
