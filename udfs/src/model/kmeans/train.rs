@@ -82,6 +82,18 @@ fn update_nearest(points: &[f32], dim: usize, c: &[f32], d2: &mut [f32]) {
         });
 }
 
+/// Every point's squared distance to point `first`: where D² sampling starts.
+fn distances_to(points: &[f32], dim: usize, first: usize) -> Vec<f32> {
+    let mut d2 = vec![f32::INFINITY; points.len() / dim];
+    update_nearest(
+        points,
+        dim,
+        &points[first * dim..(first + 1) * dim],
+        &mut d2,
+    );
+    d2
+}
+
 /// Draws an index with probability proportional to `weights`.
 fn draw(weights: &[f32], total: f64, rng: &mut Rng) -> usize {
     let target = rng.unit() as f64 * total;
@@ -115,13 +127,7 @@ fn plus_plus(
         None => rng.below(n as u64) as usize,
     };
     let mut centroids = points[first * dim..(first + 1) * dim].to_vec();
-    let mut d2 = vec![f32::INFINITY; n];
-    update_nearest(
-        points,
-        dim,
-        &points[first * dim..(first + 1) * dim],
-        &mut d2,
-    );
+    let mut d2 = distances_to(points, dim, first);
     for found in 1..k {
         let weighted: Vec<f32> = match weights {
             Some(w) => d2.iter().zip(w).map(|(d, w)| d * w).collect(),
@@ -147,13 +153,7 @@ fn parallel_init(points: &[f32], dim: usize, k: usize, rng: &mut Rng) -> Result<
     let oversample = 2.0 * k as f64;
     let first = rng.below(n as u64) as usize;
     let mut candidates: Vec<usize> = vec![first];
-    let mut d2 = vec![f32::INFINITY; n];
-    update_nearest(
-        points,
-        dim,
-        &points[first * dim..(first + 1) * dim],
-        &mut d2,
-    );
+    let mut d2 = distances_to(points, dim, first);
     for _ in 0..5 {
         let total: f64 = d2.iter().map(|&x| x as f64).sum();
         if total <= 0.0 {
