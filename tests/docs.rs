@@ -46,6 +46,7 @@ async fn reference_examples_are_true() {
         .expect("a clustering and a tagger for the examples");
     let scalars = quiver_udfs::functions::scalar_functions(session.models());
     let tables = quiver_udfs::functions::table_functions(session.models());
+    let aggregates = quiver_udfs::functions::aggregate_functions();
     let docs = scalars
         .iter()
         .map(|u| {
@@ -54,6 +55,12 @@ async fn reference_examples_are_true() {
                 u.documentation().expect("every function is documented"),
             )
         })
+        .chain(aggregates.iter().map(|u| {
+            (
+                u.name().to_string(),
+                u.documentation().expect("every function is documented"),
+            )
+        }))
         .chain(tables.iter().map(|t| (t.name.to_string(), t.doc)));
     for (name, doc) in docs {
         let example = doc

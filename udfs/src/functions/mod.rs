@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use datafusion::catalog::TableFunctionImpl;
 use datafusion::common::Result;
-use datafusion::logical_expr::{Documentation, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 use crate::store::ModelStore;
@@ -30,6 +30,7 @@ pub mod model_vocabulary;
 pub mod nearest_words;
 pub mod tag;
 pub mod tag_scores;
+pub mod vector_avg;
 
 pub use cosine_similarity::{cosine_similarity, cosine_similarity_udf};
 pub use dot_product::{dot_product, dot_product_udf};
@@ -46,6 +47,11 @@ pub fn scalar_functions(models: &Arc<ModelStore>) -> Vec<Arc<ScalarUDF>> {
         tag::tag_udf(Arc::clone(models)),
         tag_scores::tag_scores_udf(Arc::clone(models)),
     ]
+}
+
+/// Every quiver aggregate function.
+pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
+    vec![vector_avg::vector_avg_udaf()]
 }
 
 /// A table function with its documentation (DataFusion's table functions
@@ -94,6 +100,9 @@ pub fn register_all(ctx: &SessionContext, models: Arc<ModelStore>) -> Result<()>
     for udf in scalar_functions(&models) {
         ctx.register_udf(udf.as_ref().clone());
     }
+    for udaf in aggregate_functions() {
+        ctx.register_udaf(udaf.as_ref().clone());
+    }
     for f in table_functions(&models) {
         ctx.register_udtf(f.name, f.function);
     }
@@ -113,6 +122,12 @@ pub fn reference_markdown(models: &Arc<ModelStore>) -> String {
         .iter()
         .filter_map(|u| u.documentation().map(|d| (u.name(), d)))
         .collect();
+    let aggregates = aggregate_functions();
+    entries.extend(
+        aggregates
+            .iter()
+            .filter_map(|u| u.documentation().map(|d| (u.name(), d))),
+    );
     let tables = table_functions(models);
     entries.extend(tables.iter().map(|t| (t.name, t.doc)));
     // Grouped by section, in first-appearance order of the sections.

@@ -120,7 +120,7 @@ pub fn coerce_vector_pair(function: &str, arg_types: &[DataType]) -> Result<Vec<
 
 /// `dt` with its element type replaced; `LargeList` becomes `List` and a
 /// NULL argument becomes a `List` so that the kernel sees two lists.
-fn with_element(dt: &DataType, element: &DataType) -> DataType {
+pub fn with_element(dt: &DataType, element: &DataType) -> DataType {
     let field = Arc::new(Field::new("item", element.clone(), true));
     match dt {
         DataType::FixedSizeList(_, n) => DataType::FixedSizeList(field, *n),
