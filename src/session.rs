@@ -35,6 +35,9 @@ pub struct QuiverSession {
     models: Arc<ModelStore>,
 }
 
+/// Rows per Parquet row group in tables quiver writes.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
 impl QuiverSession {
     /// Opens the warehouse at `location` and builds a session over it.
     pub async fn open(location: &str) -> Result<Self> {
@@ -45,10 +48,15 @@ impl QuiverSession {
     pub async fn with_warehouse(warehouse: Arc<Warehouse>) -> Result<Self> {
         let runtime = RuntimeEnvBuilder::new().build_arc()?;
         warehouse.register_store(&runtime);
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG, SCHEMA)
             .with_create_default_catalog_and_schema(false);
+        // Row groups of 128k rows (DuckDB writes 122,880): a scan splits a
+        // file by row group, so the 1M-row default leaves a million-row table
+        // to one core. Smaller groups also give top-k and sampling finer
+        // statistics to prune by.
+        config.options_mut().execution.parquet.max_row_group_size = ROW_GROUP_ROWS;
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
