@@ -6,8 +6,10 @@
 //! - [`warehouse`]: tables, views and models under one root URL.
 //! - [`statement`]: the statements quiver adds or persists.
 //! - [`cli`]: the `quiver` shell and script runner.
+//! - [`demo`]: `quiver demo`, the tagging job end to end.
 
 pub mod cli;
+pub mod demo;
 pub mod session;
 pub mod statement;
 pub mod warehouse;

@@ -57,6 +57,16 @@ pub struct Args {
     /// (they are printed only when output goes to a terminal).
     #[arg(short, long)]
     pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// The whole tagging job end to end on a generated product catalogue
+    /// (or your own Parquet with --input and --column).
+    Demo(crate::demo::DemoArgs),
 }
 
 /// How a statement run ended, for the caller to decide what comes next.
@@ -70,6 +80,9 @@ pub enum Outcome {
 
 /// Runs the command line and returns the process's exit status.
 pub async fn main(args: Args) -> ExitCode {
+    if let Some(Command::Demo(demo)) = args.command {
+        return crate::demo::run(demo).await;
+    }
     let session = match QuiverSession::open(&args.warehouse).await {
         Ok(s) => Arc::new(s),
         Err(e) => {
