@@ -247,9 +247,9 @@ pub async fn tagger(models: &Arc<ModelStore>, create: CreateModel) -> Result<Vec
     }
     let embedding = Word2Vec::load(models, &em).await?;
     let clusters = KMeans::load(models, &cm).await?;
-    let n = options.candidates;
+    let (n, stopwords) = (options.candidates, options.stopwords);
     let (embedding, lists) = tokio::task::spawn_blocking(move || {
-        let lists = candidate_lists(&embedding, &clusters, n);
+        let lists = candidate_lists(&embedding, &clusters, n, stopwords);
         (embedding, lists)
     })
     .await

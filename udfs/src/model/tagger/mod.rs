@@ -29,7 +29,8 @@ use crate::store::Manifest;
 pub const CANDIDATES_FILE: &str = "candidates.parquet";
 
 /// Checked tagger options: `embedding` and `clusters` (model names) are
-/// required; `candidates` 300, `max_tags` 5, `min_similarity` -1 (none).
+/// required; `candidates` 300, `max_tags` 5, `min_similarity` -1 (none),
+/// `stopwords` 'english' (or 'none').
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaggerOptions {
     pub embedding: String,
@@ -37,6 +38,46 @@ pub struct TaggerOptions {
     pub candidates: usize,
     pub max_tags: usize,
     pub min_similarity: f32,
+    /// Words that are never tags: English function words ("for", "with")
+    /// and tokens made only of digits ("15", "2024"). They sit near every
+    /// centre because they go with everything, and say nothing of what a
+    /// product is.
+    pub stopwords: Stopwords,
+}
+
+/// Which words a tagger never proposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopwords {
+    English,
+    None,
+}
+
+/// English function words, as they come out of the tokenizer.
+const ENGLISH_STOPWORDS: &[&str] = &[
+    "a", "about", "all", "also", "an", "and", "any", "are", "as", "at", "be", "but", "by", "can",
+    "do", "for", "from", "has", "have", "in", "into", "is", "it", "its", "more", "my", "no", "not",
+    "of", "on", "or", "our", "out", "so", "than", "that", "the", "their", "them", "then", "there",
+    "these", "they", "this", "to", "up", "us", "was", "we", "when", "which", "will", "with",
+    "without", "you", "your",
+];
+
+impl Stopwords {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stopwords::English => "english",
+            Stopwords::None => "none",
+        }
+    }
+
+    /// Whether `word` (a token) is never a tag.
+    pub fn excludes(self, word: &str) -> bool {
+        match self {
+            Stopwords::None => false,
+            Stopwords::English => {
+                word.bytes().all(|b| b.is_ascii_digit()) || ENGLISH_STOPWORDS.contains(&word)
+            }
+        }
+    }
 }
 
 impl TaggerOptions {
@@ -47,6 +88,13 @@ impl TaggerOptions {
         let candidates = r.int("candidates", Some(300), 1, 1_000_000)?.unwrap_or(300) as usize;
         let max_tags = r.int("max_tags", Some(5), 1, 10_000)?.unwrap_or(5) as usize;
         let min_similarity = r.float("min_similarity", -1.0, -1.0, 1.0)? as f32;
+        let stopwords = match r
+            .choice("stopwords", "english", &["english", "none"])?
+            .as_str()
+        {
+            "none" => Stopwords::None,
+            _ => Stopwords::English,
+        };
         r.finish()?;
         let (Some(embedding), Some(clusters)) = (embedding, clusters) else {
             return plan_err!(
@@ -59,6 +107,7 @@ impl TaggerOptions {
             candidates,
             max_tags,
             min_similarity,
+            stopwords,
         })
     }
 
@@ -72,6 +121,7 @@ impl TaggerOptions {
                 "min_similarity".to_string(),
                 json!(self.min_similarity as f64),
             ),
+            ("stopwords".to_string(), json!(self.stopwords.name())),
             ("dim".to_string(), json!(dim)),
         ])
     }
@@ -98,6 +148,11 @@ impl TaggerOptions {
                 candidates: c as usize,
                 max_tags: t as usize,
                 min_similarity: ms as f32,
+                // Taggers built before the option existed kept every word.
+                stopwords: match s("stopwords").as_deref() {
+                    Some("english") => Stopwords::English,
+                    _ => Stopwords::None,
+                },
             }),
             _ => Err(DataFusionError::Execution(format!(
                 "tagger '{}': its manifest lacks the tagger options",
@@ -113,6 +168,7 @@ pub fn candidate_lists(
     embedding: &Word2Vec,
     clusters: &KMeans,
     n: usize,
+    stopwords: Stopwords,
 ) -> Result<Vec<Vec<(u32, f32)>>> {
     let dim = embedding.dim;
     if clusters.dim() != dim {
@@ -135,7 +191,12 @@ pub fn candidate_lists(
     let c = ArrayView2::from_shape((k, dim), &centres)
         .map_err(|e| DataFusionError::Internal(e.to_string()))?;
     general_mat_mul(1.0, &u, &c.t(), 0.0, &mut sims);
-    let n = n.min(v);
+    let allowed: Vec<bool> = embedding
+        .words
+        .iter()
+        .map(|w| !stopwords.excludes(w))
+        .collect();
+    let n = n.min(allowed.iter().filter(|a| **a).count());
     let by_score = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
     Ok((0..k)
         .map(|j| {
@@ -143,6 +204,7 @@ pub fn candidate_lists(
                 .column(j)
                 .iter()
                 .enumerate()
+                .filter(|(i, _)| allowed[*i])
                 .map(|(i, &s)| (i as u32, s))
                 .collect();
             if n < col.len() {
