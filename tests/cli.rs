@@ -124,6 +124,7 @@ fn help_documents_the_options() {
         "--format",
         "QUIVER_WAREHOUSE",
         "ndjson",
+        "demo",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
