@@ -226,10 +226,34 @@ pub struct Tagger {
     pub options: TaggerOptions,
     pub lists: Vec<Vec<(u32, f32)>>,
     lookup: Vec<HashMap<u32, f32>>,
+    /// `V x k`: every word's dot product with every centroid, when that
+    /// fits in [`WORD_SCORES_MAX`] floats. A title's vector is the mean of
+    /// its words' vectors, so its dot products with the centroids are the
+    /// means of its words' rows: summing `k` numbers per word replaces
+    /// summing `dim` numbers per word and a `dim x k` product per title.
+    word_scores: Option<Vec<f32>>,
 }
+
+/// The largest word-by-centroid table a tagger precomputes (64 MiB).
+pub const WORD_SCORES_MAX: usize = 16 << 20;
 
 /// One row's tags: (similarity, word id), best first.
 pub type Tags = Vec<(f32, u32)>;
+
+/// Every word's dot product with every centroid (`V x k`, one matrix
+/// product), or `None` when the table would pass [`WORD_SCORES_MAX`].
+fn word_scores(embedding: &Word2Vec, centroids: &Centroids) -> Option<Vec<f32>> {
+    let (v, k, dim) = (embedding.len(), centroids.k, embedding.dim);
+    if v.checked_mul(k)? > WORD_SCORES_MAX || centroids.dim != dim {
+        return None;
+    }
+    let words = ArrayView2::from_shape((v, dim), &embedding.vectors).ok()?;
+    let c = ArrayView2::from_shape((k, dim), &centroids.values).ok()?;
+    let mut out = vec![0.0f32; v * k];
+    let mut o = ndarray::ArrayViewMut2::from_shape((v, k), &mut out).ok()?;
+    general_mat_mul(1.0, &words, &c.t(), 0.0, &mut o);
+    Some(out)
+}
 
 impl Tagger {
     pub fn new(
@@ -239,13 +263,37 @@ impl Tagger {
         lists: Vec<Vec<(u32, f32)>>,
     ) -> Self {
         let lookup = lists.iter().map(|l| l.iter().copied().collect()).collect();
+        let word_scores = word_scores(&embedding, &clusters.centroids);
         Self {
             embedding,
             clusters,
             options,
             lists,
             lookup,
+            word_scores,
         }
+    }
+
+    /// The nearest cluster of the title whose words' rows of `word_scores`
+    /// sum to `sums` (over `n` words): for cosine the largest dot product
+    /// (the title's own norm does not change the order), for Euclidean the
+    /// smallest `||c||² - 2 x·c`.
+    fn nearest(&self, sums: &[f32], n: usize) -> u32 {
+        let centroids = &self.clusters.centroids;
+        let scale = 2.0 / n as f32;
+        let (mut best, mut best_score) = (0u32, f32::NEG_INFINITY);
+        for (j, &dot) in sums.iter().enumerate() {
+            let score = if centroids.cosine {
+                dot
+            } else {
+                scale * dot - centroids.norms[j]
+            };
+            if score > best_score {
+                best_score = score;
+                best = j as u32;
+            }
+        }
+        best
     }
 
     /// Tags every text of `texts` (`None` for NULL), calling `emit` with each
@@ -289,6 +337,22 @@ impl Tagger {
                         });
                         if ids.len() == start {
                             state.push(1);
+                        } else if let Some(scores) = &self.word_scores {
+                            let k = centroids.k;
+                            let at = block.len();
+                            block.resize(at + k, 0.0);
+                            let v = &mut block[at..];
+                            for &id in &ids[start..] {
+                                let row = &scores[id as usize * k..(id as usize + 1) * k];
+                                for (o, x) in v.iter_mut().zip(row) {
+                                    *o += x;
+                                }
+                            }
+                            let cluster = self.nearest(v, ids.len() - start);
+                            block.truncate(at);
+                            assigned[rows_in_block.len()].0 = cluster;
+                            rows_in_block.push(row);
+                            state.push(2);
                         } else {
                             let at = block.len();
                             block.resize(at + dim, 0.0);
@@ -311,7 +375,7 @@ impl Tagger {
                 offsets.push(ids.len());
             }
             let m = rows_in_block.len();
-            if m > 0 {
+            if m > 0 && self.word_scores.is_none() {
                 centroids.assign_block(&block, &mut assigned[..m], &mut dots);
             }
             let mut next = 0;
@@ -432,4 +496,77 @@ pub fn text_rows(array: &ArrayRef) -> Result<Box<dyn Iterator<Item = Option<&str
             )));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tokenizer::Tokenizer;
+    use crate::model::word2vec::train::Rng;
+
+    fn tagger(cosine: bool) -> Tagger {
+        let (v, dim, k) = (60, 8, 5);
+        let mut rng = Rng::new(3);
+        let words: Vec<String> = (0..v).map(|i| format!("w{i}")).collect();
+        let vectors: Vec<f32> = (0..v * dim).map(|_| rng.unit() - 0.5).collect();
+        let embedding =
+            Word2Vec::new(words, vec![5; v], vectors, dim, Tokenizer::default()).expect("model");
+        let mut values: Vec<f32> = (0..k * dim).map(|_| rng.unit() - 0.5).collect();
+        if cosine {
+            values.chunks_mut(dim).for_each(|c| {
+                normalize(c);
+            });
+        }
+        let clusters = KMeans {
+            centroids: Centroids::new(values, dim, cosine),
+            sizes: vec![1; k],
+        };
+        let options = TaggerOptions {
+            embedding: "e".into(),
+            clusters: "c".into(),
+            candidates: 20,
+            max_tags: 3,
+            min_similarity: -1.0,
+            stopwords: Stopwords::English,
+        };
+        let lists = candidate_lists(&embedding, &clusters, 20, Stopwords::English).expect("lists");
+        Tagger::new(Arc::new(embedding), Arc::new(clusters), options, lists)
+    }
+
+    fn tag_texts(t: &Tagger, texts: &[Option<String>]) -> Vec<Option<Tags>> {
+        let mut out = Vec::new();
+        t.tag_all(texts.iter().map(|s| s.as_deref()), |tags| {
+            out.push(tags.cloned())
+        });
+        out
+    }
+
+    /// Assigning by summed word-centroid scores gives the clusters that
+    /// embedding each title and assigning its vector gives.
+    #[test]
+    fn word_scores_assign_as_the_embedded_title_does() {
+        let mut rng = Rng::new(9);
+        let texts: Vec<Option<String>> = (0..3000)
+            .map(|i| match i % 50 {
+                0 => None,
+                1 => Some("nothing known".to_string()),
+                _ => Some(
+                    (0..1 + rng.below(6))
+                        .map(|_| format!("w{}", rng.below(70)))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+            })
+            .collect();
+        for cosine in [true, false] {
+            let fast = tagger(cosine);
+            assert!(fast.word_scores.is_some());
+            let mut slow = tagger(cosine);
+            slow.word_scores = None;
+            let (a, b) = (tag_texts(&fast, &texts), tag_texts(&slow, &texts));
+            assert_eq!(a.len(), texts.len());
+            assert!(a.iter().any(|t| t.as_ref().is_some_and(|t| !t.is_empty())));
+            assert_eq!(a, b, "cosine = {cosine}");
+        }
+    }
 }
