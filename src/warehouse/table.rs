@@ -146,12 +146,20 @@ impl TableSink {
         }
     }
 
-    async fn write_file(&self, mut data: SendableRecordBatchStream, file: &str) -> Result<u64> {
+    /// Writes `data` to `file` in row groups of `row_group_rows` (the
+    /// session's `datafusion.execution.parquet.max_row_group_size`).
+    async fn write_file(
+        &self,
+        mut data: SendableRecordBatchStream,
+        file: &str,
+        row_group_rows: usize,
+    ) -> Result<u64> {
         let path = self.warehouse.path(file);
         let writer =
             object_store::buffered::BufWriter::new(Arc::clone(self.warehouse.store()), path);
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_max_row_group_row_count(Some(row_group_rows.max(1)))
             .build();
         let mut parquet = AsyncArrowWriter::try_new(writer, Arc::clone(&self.schema), Some(props))?;
         let mut rows = 0u64;
@@ -180,11 +188,17 @@ impl DataSink for TableSink {
     async fn write_all(
         &self,
         data: SendableRecordBatchStream,
-        _context: &Arc<TaskContext>,
+        context: &Arc<TaskContext>,
     ) -> Result<u64> {
         let dir = self.warehouse.new_write_dir(&self.name);
         let file = format!("{dir}/part-0.parquet");
-        match self.write_file(data, &file).await {
+        let row_group_rows = context
+            .session_config()
+            .options()
+            .execution
+            .parquet
+            .max_row_group_size;
+        match self.write_file(data, &file, row_group_rows).await {
             Ok(rows) => {
                 self.warehouse
                     .publish_table(&self.name, vec![file], self.mode)
