@@ -61,6 +61,7 @@ impl QuiverSession {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
+            .with_query_planner(Arc::new(quiver_udfs::optimizer::QuiverQueryPlanner))
             .build();
         let ctx = SessionContext::new_with_state(state);
         let schema = Arc::new(WarehouseSchema::new(Arc::clone(&warehouse)));

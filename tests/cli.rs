@@ -167,3 +167,53 @@ fn shell_reads_multi_line_statements_and_commands() {
     assert!(text.contains("| t    | table |"), "{text}");
     assert!(text.contains("| 42     |"), "{text}");
 }
+
+/// `TABLESAMPLE SYSTEM` over a warehouse table reads only the sampled row
+/// groups: the plan says so and the scan's byte count shows it.
+#[test]
+fn system_sample_reads_only_sampled_row_groups() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = quiver(
+        dir.path(),
+        &[
+            "-c",
+            "SET datafusion.execution.parquet.max_row_group_size = 1000; \
+             CREATE TABLE g AS SELECT value AS v, value * 2 AS w FROM generate_series(1, 100000)",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let explain = |sql: &str| {
+        let out = quiver(dir.path(), &["--format", "csv", "-c", sql]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let bytes = |plan: &str| -> u64 {
+        let at = plan.find("bytes_scanned=").expect("a bytes_scanned metric") + 14;
+        let n: String = plan[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        let unit = plan[at + n.len()..].trim_start();
+        let scale = match unit.chars().next() {
+            Some('K') => 1e3,
+            Some('M') => 1e6,
+            Some('G') => 1e9,
+            _ => 1.0,
+        };
+        (n.parse::<f64>().expect("a number") * scale) as u64
+    };
+    let full = explain("EXPLAIN ANALYZE SELECT sum(w) FROM g");
+    let sampled = explain(
+        "EXPLAIN ANALYZE SELECT sum(w) FROM g TABLESAMPLE SYSTEM (10 PERCENT) REPEATABLE (5)",
+    );
+    assert!(
+        sampled.contains("SampleExec: system=0.1 (row groups)"),
+        "{sampled}"
+    );
+    assert!(
+        bytes(&sampled) * 4 < bytes(&full),
+        "sampled {} of {} bytes:\n{sampled}",
+        bytes(&sampled),
+        bytes(&full)
+    );
+}

@@ -8,6 +8,7 @@
 pub mod functions;
 pub mod model;
 pub mod objects;
+pub mod optimizer;
 pub mod store;
 
 pub use functions::register_all;

@@ -94,8 +94,9 @@ pub fn table_functions(models: &Arc<ModelStore>) -> Vec<TableFunctionEntry> {
 }
 
 /// Adds every quiver function to `ctx` (the CLI's, the server's, or a
-/// Ballista executor's context). Functions that read models load them from
-/// `models`.
+/// Ballista executor's context), and the `TABLESAMPLE` planner. Functions
+/// that read models load them from `models`. The context's state should plan
+/// with [`crate::optimizer::QuiverQueryPlanner`] for `TABLESAMPLE` to run.
 pub fn register_all(ctx: &SessionContext, models: Arc<ModelStore>) -> Result<()> {
     for udf in scalar_functions(&models) {
         ctx.register_udf(udf.as_ref().clone());
@@ -106,6 +107,7 @@ pub fn register_all(ctx: &SessionContext, models: Arc<ModelStore>) -> Result<()>
     for f in table_functions(&models) {
         ctx.register_udtf(f.name, f.function);
     }
+    ctx.register_relation_planner(Arc::new(crate::optimizer::sample::TableSamplePlanner))?;
     Ok(())
 }
 
