@@ -30,6 +30,7 @@ pub mod model_vocabulary;
 pub mod nearest_words;
 pub mod tag;
 pub mod tag_scores;
+pub mod top_k;
 pub mod vector_avg;
 
 pub use cosine_similarity::{cosine_similarity, cosine_similarity_udf};
@@ -51,7 +52,7 @@ pub fn scalar_functions(models: &Arc<ModelStore>) -> Vec<Arc<ScalarUDF>> {
 
 /// Every quiver aggregate function.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    vec![vector_avg::vector_avg_udaf()]
+    vec![vector_avg::vector_avg_udaf(), top_k::top_k_udaf()]
 }
 
 /// A table function with its documentation (DataFusion's table functions
