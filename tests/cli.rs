@@ -217,3 +217,38 @@ fn system_sample_reads_only_sampled_row_groups() {
         bytes(&full)
     );
 }
+
+/// Past `QUIVER_WORD2VEC_MEMORY` the encoded corpus spills to disk: the
+/// model is the same bit for bit (one thread, a seed) and says it spilled.
+#[test]
+fn word2vec_corpus_spills_past_the_memory_budget() {
+    let train = |budget: Option<&str>| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cmd = Command::new(quiver_bin());
+        cmd.arg("--warehouse").arg(dir.path()).arg("--format").arg("csv").arg("-c").arg(
+            "CREATE TABLE t AS SELECT ['red', 'green', 'blue'][value % 3 + 1] || ' ' || \
+             ['pizza', 'shoe', 'phone'][value % 5 % 3 + 1] || ' item' || (value % 11) AS title \
+             FROM generate_series(1, 5000); \
+             CREATE MODEL m TYPE word2vec OPTIONS (dim = 8, min_count = 1, epochs = 2, threads = 1, seed = 3) \
+             AS SELECT title FROM t; \
+             SELECT (SELECT value FROM model_metrics('m') WHERE metric = 'corpus_spilled') AS spilled, \
+                    (SELECT round(sum(v), 6) FROM (SELECT unnest(vector) AS v FROM model_vocabulary('m'))) AS total",
+        );
+        if let Some(b) = budget {
+            cmd.env("QUIVER_WORD2VEC_MEMORY", b);
+        }
+        let out = cmd.output().expect("run");
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let memory = train(None);
+    let disk = train(Some("4096"));
+    let line = |s: &str| s.lines().nth(1).unwrap_or_default().to_string();
+    assert!(line(&memory).starts_with("0.0,"), "{memory}");
+    assert!(line(&disk).starts_with("1.0,"), "{disk}");
+    assert_eq!(
+        line(&memory).split(',').nth(1),
+        line(&disk).split(',').nth(1),
+        "the same vectors"
+    );
+}

@@ -25,6 +25,7 @@ use crate::store::{Manifest, ModelStore};
 pub mod corpus;
 pub mod format;
 mod hogwild;
+pub mod spill;
 pub mod train;
 
 use corpus::CorpusBuilder;
@@ -400,6 +401,7 @@ pub async fn train_from_stream(
     let read_seconds = started.elapsed().as_secs_f64();
     let raw_tokens = builder.len() as u64;
     let skipped = builder.skipped;
+    let spilled = builder.spilled();
     let corpus = builder.finish(options.min_count, options.max_vocab)?;
     let params = options.params.clone();
     let (vectors, stats, corpus) = tokio::task::spawn_blocking(move || {
@@ -415,6 +417,9 @@ pub async fn train_from_stream(
     metrics.insert("trained_tokens".into(), json!(corpus.total_words()));
     metrics.insert("skipped_rows".into(), json!(skipped));
     metrics.insert("sentences".into(), json!(corpus.ends.len()));
+    // 1 when, past QUIVER_WORD2VEC_MEMORY, the encoded corpus was kept on
+    // disk.
+    metrics.insert("corpus_spilled".into(), json!(u8::from(spilled)));
     metrics.insert(
         "loss".into(),
         json!(stats.iter().map(|s| s.loss).collect::<Vec<_>>()),
@@ -462,7 +467,7 @@ fn add_column(builder: &mut CorpusBuilder, column: &ArrayRef, dt: &DataType) -> 
             let texts = datafusion::arrow::compute::cast(column, &DataType::Utf8)?;
             for text in texts.as_string::<i32>() {
                 match text {
-                    Some(t) => builder.add_text(t),
+                    Some(t) => builder.add_text(t)?,
                     None => builder.skip(),
                 }
             }
@@ -483,7 +488,7 @@ fn add_column(builder: &mut CorpusBuilder, column: &ArrayRef, dt: &DataType) -> 
                 }
                 let tokens = lists.value(i);
                 let tokens = tokens.as_string::<i32>();
-                builder.add_tokens(tokens.iter().flatten());
+                builder.add_tokens(tokens.iter().flatten())?;
             }
         }
         other => {
@@ -511,7 +516,7 @@ mod tests {
         for i in 0..3000 {
             let g = &groups[i % 2];
             let words: Vec<&str> = (0..8).map(|_| g[rng.below(6) as usize]).collect();
-            b.add_text(&words.join(" "));
+            b.add_text(&words.join(" ")).expect("add");
         }
         b.finish(1, None).expect("vocabulary")
     }
