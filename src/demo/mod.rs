@@ -11,9 +11,14 @@ use std::time::Instant;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::datatypes::{DataType, Float64Type};
-use datafusion::catalog::MemTable;
+use datafusion::catalog::streaming::StreamingTable;
 use datafusion::common::{Result, exec_err};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::prelude::col;
 use futures::TryStreamExt;
 
 use crate::cli::{Format, print::print_stream};
@@ -141,34 +146,53 @@ async fn pipeline(session: &QuiverSession, args: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
-/// Writes `rows` generated titles to the warehouse table `products`.
+/// Writes `rows` generated titles to the warehouse table `products`,
+/// streaming: batches are generated as the writer asks for them, in `id`
+/// order, so memory does not grow with `--rows`.
 async fn generate(session: &QuiverSession, rows: u64, seed: u64) -> Result<()> {
     if rows == 0 {
         return exec_err!("demo: --rows must be at least 1");
     }
-    let starts: Vec<u64> = (0..rows).step_by(GENERATE_BATCH).collect();
-    let batches: Vec<RecordBatch> = {
-        use rayon::prelude::*;
-        starts
-            .par_iter()
-            .map(|&s| catalogue::batch(seed, s, GENERATE_BATCH.min((rows - s) as usize)))
-            .collect()
-    };
-    // Two partitions, so the write (and its Parquet encoding) uses both cores.
-    let partitions = batches.len().clamp(1, 2);
-    let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(); partitions];
-    for (i, b) in batches.into_iter().enumerate() {
-        parts[i % partitions].push(b);
-    }
-    let table = MemTable::try_new(catalogue::schema(), parts)?;
+    let source = Arc::new(Generated { seed, rows });
+    let table = StreamingTable::try_new(catalogue::schema(), vec![source])?
+        .with_sort_order(vec![col("id").sort(true, false)]);
     session
         .ctx()
         .register_table("generated_catalogue", Arc::new(table))?;
     let written = session
-        .sql("CREATE TABLE products AS SELECT * FROM generated_catalogue ORDER BY id")
+        .sql("CREATE TABLE products AS SELECT * FROM generated_catalogue")
         .await;
     session.ctx().deregister_table("generated_catalogue")?;
     written.map(|_| ())
+}
+
+/// The generated catalogue as one stream of batches.
+#[derive(Debug)]
+struct Generated {
+    seed: u64,
+    rows: u64,
+}
+
+impl PartitionStream for Generated {
+    fn schema(&self) -> &SchemaRef {
+        static SCHEMA: std::sync::LazyLock<SchemaRef> = std::sync::LazyLock::new(catalogue::schema);
+        &SCHEMA
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let (seed, rows) = (self.seed, self.rows);
+        let batches = (0..rows).step_by(GENERATE_BATCH).map(move |start| {
+            Ok(catalogue::batch(
+                seed,
+                start,
+                GENERATE_BATCH.min((rows - start) as usize),
+            ))
+        });
+        Box::pin(RecordBatchStreamAdapter::new(
+            catalogue::schema(),
+            futures::stream::iter(batches),
+        ))
+    }
 }
 
 async fn report(session: &QuiverSession, generated: bool) -> Result<()> {

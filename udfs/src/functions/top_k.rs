@@ -189,7 +189,7 @@ impl TopKAccumulator {
                 continue;
             }
             self.rows.push((s, ScalarValue::try_from_array(values, i)?));
-            if self.rows.len() >= 2 * self.k.max(8) {
+            if self.rows.len() >= self.k.max(8).saturating_mul(2) {
                 self.cut();
                 bar = self.threshold();
             }

@@ -264,7 +264,7 @@ impl Reservoir {
         }
         self.batches.push(batch);
         self.keys.extend(keys);
-        if self.keys.len() as u64 > 2 * self.n.max(1024) {
+        if self.keys.len() as u64 > self.n.max(1024).saturating_mul(2) {
             self.compact()?;
         }
         Ok(())
