@@ -14,7 +14,7 @@ use datafusion::logical_expr::{
 };
 
 use super::embed::MODEL_SECTION;
-use super::model_args::{dim_of, load_pinned, model_name, pinned, pinned_field, resolve};
+use super::model_args::{dim_of, load_pinned, pinned, pinned_field, resolve_first_arg};
 use super::vector::{fixed_dim, vector_element};
 use crate::model::kmeans::kernel::BLOCK;
 use crate::model::kmeans::{KMeans, VectorColumn, normalize};
@@ -113,11 +113,7 @@ impl ScalarUDFImpl for ClusterAssign {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let name = model_name(
-            "cluster_assign",
-            args.scalar_arguments.first().copied().flatten(),
-        )?;
-        let manifest = resolve(&self.models, "cluster_assign", &name, "kmeans")?;
+        let manifest = resolve_first_arg(&self.models, "cluster_assign", &args, "kmeans")?;
         let dim = dim_of("cluster_assign", &manifest)?;
         if let Some(n) = args
             .arg_fields
@@ -126,7 +122,8 @@ impl ScalarUDFImpl for ClusterAssign {
             && n as usize != dim
         {
             return plan_err!(
-                "cluster_assign: the vector has {n} dimensions, model '{name}' has {dim}"
+                "cluster_assign: the vector has {n} dimensions, model '{}' has {dim}",
+                manifest.name
             );
         }
         Ok(Arc::new(pinned_field(

@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
     ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::model_args::{dim_of, load_pinned, model_name, pinned, pinned_field, resolve};
+use super::model_args::{dim_of, load_pinned, pinned, pinned_field, resolve_first_arg};
 use crate::model::word2vec::Word2Vec;
 use crate::store::ModelStore;
 
@@ -126,8 +126,7 @@ impl ScalarUDFImpl for Embed {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let name = model_name("embed", args.scalar_arguments.first().copied().flatten())?;
-        let manifest = resolve(&self.models, "embed", &name, "word2vec")?;
+        let manifest = resolve_first_arg(&self.models, "embed", &args, "word2vec")?;
         let dim = dim_of("embed", &manifest)?;
         let dt = DataType::FixedSizeList(item_field(), dim as i32);
         Ok(Arc::new(pinned_field("embed", dt, &manifest)))

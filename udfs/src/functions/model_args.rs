@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Expr, ReturnFieldArgs};
 
 use crate::model::kmeans::KMeans;
 use crate::model::tagger::{CANDIDATES_FILE, Tagger, TaggerOptions};
@@ -51,6 +51,19 @@ pub fn resolve(
         );
     }
     Ok(m)
+}
+
+/// The current version of the model a scalar function's first argument
+/// names (a literal), which must be of `model_type`: what every model
+/// function's `return_field_from_args` starts with.
+pub fn resolve_first_arg(
+    models: &Arc<ModelStore>,
+    function: &str,
+    args: &ReturnFieldArgs,
+    model_type: &str,
+) -> Result<Manifest> {
+    let name = model_name(function, args.scalar_arguments.first().copied().flatten())?;
+    resolve(models, function, &name, model_type)
 }
 
 /// A result field that pins `manifest`'s version.

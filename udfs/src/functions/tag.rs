@@ -13,7 +13,7 @@ use datafusion::logical_expr::{
 };
 
 use super::embed::MODEL_SECTION;
-use super::model_args::{load_pinned, model_name, pinned, pinned_field, resolve};
+use super::model_args::{load_pinned, pinned, pinned_field, resolve_first_arg};
 use crate::model::tagger::{Tagger, text_rows};
 use crate::store::ModelStore;
 
@@ -127,8 +127,7 @@ impl ScalarUDFImpl for Tag {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let name = model_name("tag", args.scalar_arguments.first().copied().flatten())?;
-        let manifest = resolve(&self.models, "tag", &name, "tagger")?;
+        let manifest = resolve_first_arg(&self.models, "tag", &args, "tagger")?;
         Ok(Arc::new(pinned_field("tag", list_type(), &manifest)))
     }
 

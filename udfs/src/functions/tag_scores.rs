@@ -14,7 +14,7 @@ use datafusion::logical_expr::{
 };
 
 use super::embed::MODEL_SECTION;
-use super::model_args::{load_pinned, model_name, pinned, pinned_field, resolve};
+use super::model_args::{load_pinned, pinned, pinned_field, resolve_first_arg};
 use super::tag::{coerce_tag_args, over_texts};
 use crate::model::tagger::{Tagger, text_rows};
 use crate::store::ModelStore;
@@ -92,11 +92,7 @@ impl ScalarUDFImpl for TagScores {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let name = model_name(
-            "tag_scores",
-            args.scalar_arguments.first().copied().flatten(),
-        )?;
-        let manifest = resolve(&self.models, "tag_scores", &name, "tagger")?;
+        let manifest = resolve_first_arg(&self.models, "tag_scores", &args, "tagger")?;
         Ok(Arc::new(pinned_field("tag_scores", list_type(), &manifest)))
     }
 
