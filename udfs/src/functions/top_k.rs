@@ -185,7 +185,9 @@ impl TopKAccumulator {
                 continue;
             }
             let s = scores.value(i);
-            if bar.is_some_and(|b| s.total_cmp(&b).is_le()) && self.rows.len() >= self.k {
+            // `bar` is set once k candidates are held: a row not above it
+            // cannot be among the best k (ties keep any of the tied rows).
+            if bar.is_some_and(|b| s.total_cmp(&b).is_le()) {
                 continue;
             }
             self.rows.push((s, ScalarValue::try_from_array(values, i)?));

@@ -90,8 +90,13 @@ impl Hash for SampleNode {
 }
 
 impl PartialOrd for SampleNode {
+    /// Ordered by method and seed; samples of different inputs are not
+    /// comparable, so the order agrees with `==`.
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        (self.method.key(), self.seed).partial_cmp(&(other.method.key(), other.seed))
+        match (self.method.key(), self.seed).cmp(&(other.method.key(), other.seed)) {
+            Ordering::Equal if self.input != other.input => None,
+            order => Some(order),
+        }
     }
 }
 

@@ -26,8 +26,9 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
+use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{Result, Statistics};
+use datafusion::common::{DataFusionError, Result, Statistics};
 use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::{
@@ -188,17 +189,23 @@ impl ExecutionPlan for SampleExec {
                 let input = Arc::clone(&self.input);
                 let partitions = input.output_partitioning().partition_count();
                 let stream = futures::stream::once(async move {
-                    let mut parts = Vec::with_capacity(partitions);
+                    // One task per input partition, so they run on all cores;
+                    // dropping the stream aborts them.
+                    let mut tasks = Vec::with_capacity(partitions);
                     for p in 0..partitions {
                         let stream = input.execute(p, Arc::clone(&context))?;
-                        parts.push(reservoir(stream, n, seed, p as u64));
+                        tasks.push(SpawnedTask::spawn(reservoir(stream, n, seed, p as u64)));
                     }
-                    let parts = futures::future::try_join_all(parts).await?;
                     let mut merged = Reservoir::new(n, input.schema());
-                    for part in parts {
-                        merged.push(part.0, part.1)?;
+                    for task in tasks {
+                        let (batch, keys) = task.join_unwind().await.map_err(|e| {
+                            DataFusionError::Execution(format!(
+                                "TABLESAMPLE: a partition failed: {e}"
+                            ))
+                        })??;
+                        merged.push(batch, keys)?;
                     }
-                    merged.finish()
+                    merged.into_parts().map(|(batch, _)| batch)
                 });
                 Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
             }
@@ -284,14 +291,6 @@ impl Reservoir {
         self.keys = order.iter().map(|&i| self.keys[i as usize]).collect();
         self.batches = vec![kept];
         Ok(())
-    }
-
-    fn finish(mut self) -> Result<RecordBatch> {
-        self.compact()?;
-        Ok(self
-            .batches
-            .pop()
-            .unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(&self.schema))))
     }
 
     fn into_parts(mut self) -> Result<(RecordBatch, Vec<u64>)> {

@@ -37,7 +37,7 @@ impl Deref for Tokens {
             Tokens::Mapped(map) => {
                 // A mapping starts on a page boundary and the file holds
                 // whole u32s, so the cast cannot fail.
-                let (head, ids, tail) = bytemuck_cast(map);
+                let (head, ids, tail) = as_u32s(map);
                 debug_assert!(head.is_empty() && tail.is_empty());
                 ids
             }
@@ -46,7 +46,7 @@ impl Deref for Tokens {
 }
 
 /// `bytes` as u32s (native endian, as written).
-fn bytemuck_cast(bytes: &[u8]) -> (&[u8], &[u32], &[u8]) {
+fn as_u32s(bytes: &[u8]) -> (&[u8], &[u32], &[u8]) {
     // SAFETY: every bit pattern is a valid u32; `align_to` only yields the
     // aligned middle part.
     #[allow(unsafe_code)]
@@ -74,9 +74,10 @@ impl Spill {
     }
 
     pub fn write(&mut self, ids: &[u32]) -> Result<()> {
-        for id in ids {
+        for chunk in ids.chunks(1 << 16) {
+            let bytes: Vec<u8> = chunk.iter().flat_map(|id| id.to_ne_bytes()).collect();
             self.out
-                .write_all(&id.to_ne_bytes())
+                .write_all(&bytes)
                 .map_err(|e| io("cannot write", e))?;
         }
         self.tokens += ids.len() as u64;
