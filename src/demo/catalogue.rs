@@ -7,7 +7,7 @@
 //! in the product type itself. Each row keeps its true product type, for
 //! evaluating the tags only; the pipeline never reads it.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -40,11 +40,12 @@ pub fn batch(seed: u64, start: u64, rows: usize) -> RecordBatch {
     let mut text = String::with_capacity(128);
     for id in start..start + rows as u64 {
         let mut rng = Rng::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ id);
-        let ind = &INDUSTRIES[rng.below(INDUSTRIES.len() as u64) as usize];
+        let i = rng.below(INDUSTRIES.len() as u64) as usize;
+        let ind = &INDUSTRIES[i];
         let t = rng.below(ind.types.len() as u64) as usize;
         let (written, key) = ind.types[t];
         text.clear();
-        compose(&mut rng, ind, t, &mut text);
+        compose(&mut rng, i, t, &mut text);
         title.append_value(&text);
         industry.append_value(ind.name);
         product.append_value(written.to_lowercase());
@@ -83,26 +84,51 @@ fn pairs(industry: &str, a: &str, b: &str) -> bool {
     h.is_multiple_of(3)
 }
 
-/// One of `words` that pairs with `product` (any, when none does).
-fn pick_for<'a>(rng: &mut Rng, ind: &Industry, product: &str, words: &[&'a str]) -> &'a str {
-    let n = words.iter().filter(|w| pairs(ind.name, w, product)).count();
-    if n == 0 {
-        return pick(rng, words);
-    }
-    let chosen = rng.below(n as u64) as usize;
-    words
+/// The words of `words` that pair with `product` (all of them, when none
+/// does).
+fn paired(ind: &Industry, product: &str, words: &[&'static str]) -> Vec<&'static str> {
+    let some: Vec<&'static str> = words
         .iter()
+        .copied()
         .filter(|w| pairs(ind.name, w, product))
-        .nth(chosen)
-        .expect("chosen < n")
+        .collect();
+    if some.is_empty() {
+        words.to_vec()
+    } else {
+        some
+    }
 }
 
-/// Writes one title of product type `t` of `ind` into `out`.
-fn compose(rng: &mut Rng, ind: &Industry, t: usize, out: &mut String) {
+/// Per industry and product type: the brands that make it and the details
+/// that go with it, worked out once rather than per title.
+struct Pairing {
+    brands: Vec<&'static str>,
+    details: Vec<&'static str>,
+}
+
+static PAIRINGS: LazyLock<Vec<Vec<Pairing>>> = LazyLock::new(|| {
+    INDUSTRIES
+        .iter()
+        .map(|ind| {
+            ind.types
+                .iter()
+                .map(|(product, _)| Pairing {
+                    brands: paired(ind, product, ind.brands),
+                    details: paired(ind, product, ind.details),
+                })
+                .collect()
+        })
+        .collect()
+});
+
+/// Writes one title of product type `t` of industry `i` into `out`.
+fn compose(rng: &mut Rng, i: usize, t: usize, out: &mut String) {
+    let ind = &INDUSTRIES[i];
+    let pairing = &PAIRINGS[i][t];
     let (product, key) = ind.types[t];
-    let brand = pick_for(rng, ind, product, ind.brands);
+    let brand = pick(rng, &pairing.brands);
     let qualifier = pick(rng, ind.qualifiers);
-    let detail = pick_for(rng, ind, product, ind.details);
+    let detail = pick(rng, &pairing.details);
     let size = pick(rng, ind.sizes);
     let colour = pick(rng, COLOURS);
     let typo;
