@@ -7,9 +7,11 @@
 //! - [`statement`]: the statements quiver adds or persists.
 //! - [`cli`]: the `quiver` shell and script runner.
 //! - [`demo`]: `quiver demo`, the tagging job end to end.
+//! - [`server`]: `quiver serve`, the Arrow Flight SQL server.
 
 pub mod cli;
 pub mod demo;
+pub mod server;
 pub mod session;
 pub mod statement;
 pub mod warehouse;

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::CatalogProvider;
 use datafusion::catalog::MemoryCatalogProvider;
-use datafusion::common::{DataFusionError, Result};
+use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
@@ -33,6 +33,30 @@ pub struct QuiverSession {
     ctx: SessionContext,
     schema: Arc<WarehouseSchema>,
     models: Arc<ModelStore>,
+    options: SessionOptions,
+}
+
+/// Limits on what a session may do: the CLI runs with none, `quiver serve`
+/// with the ones its flags set.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// Bytes a session's queries may hold at once before they spill or
+    /// fail with "resources exhausted" (`None`: no limit).
+    pub memory_limit: Option<usize>,
+    /// Whether statements may name paths outside the warehouse: `CREATE
+    /// EXTERNAL TABLE`, `COPY ... TO`, `COPY MODEL ... TO` and `CREATE MODEL
+    /// ... FROM`. A server refuses them unless told otherwise, since the
+    /// paths are the server's, not the client's.
+    pub outside_paths: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            memory_limit: None,
+            outside_paths: true,
+        }
+    }
 }
 
 /// Rows per Parquet row group in tables quiver writes.
@@ -46,7 +70,22 @@ impl QuiverSession {
     }
 
     pub async fn with_warehouse(warehouse: Arc<Warehouse>) -> Result<Self> {
-        let runtime = RuntimeEnvBuilder::new().build_arc()?;
+        let models = Arc::new(warehouse.models());
+        Self::with_options(warehouse, models, SessionOptions::default()).await
+    }
+
+    /// A session over `warehouse` that shares `models` (and so its cache of
+    /// loaded models) with other sessions, under `options`.
+    pub async fn with_options(
+        warehouse: Arc<Warehouse>,
+        models: Arc<ModelStore>,
+        options: SessionOptions,
+    ) -> Result<Self> {
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(limit) = options.memory_limit {
+            runtime = runtime.with_memory_limit(limit, 1.0);
+        }
+        let runtime = runtime.build_arc()?;
         warehouse.register_store(&runtime);
         let mut config = SessionConfig::new()
             .with_information_schema(true)
@@ -68,7 +107,6 @@ impl QuiverSession {
         let catalog = MemoryCatalogProvider::new();
         catalog.register_schema(SCHEMA, Arc::clone(&schema) as _)?;
         ctx.register_catalog(CATALOG, Arc::new(catalog));
-        let models = Arc::new(warehouse.models());
         quiver_udfs::register_all(&ctx, Arc::clone(&models))?;
         schema.attach(ctx.state());
         schema.refresh().await?;
@@ -76,6 +114,7 @@ impl QuiverSession {
             ctx,
             schema,
             models,
+            options,
         })
     }
 
@@ -106,14 +145,103 @@ impl QuiverSession {
 
     /// Runs one statement and streams its result.
     pub async fn execute(&self, text: &str) -> Result<SendableRecordBatchStream> {
+        self.execute_with(text, &[]).await
+    }
+
+    /// Runs one statement with its placeholders (`$1`, `$2`, ...) bound to
+    /// `params`, and streams its result.
+    pub async fn execute_with(
+        &self,
+        text: &str,
+        params: &[ScalarValue],
+    ) -> Result<SendableRecordBatchStream> {
+        let prepared = self.prepare(text, params).await?;
+        self.run_prepared(text, prepared).await
+    }
+
+    /// Runs a statement planned by [`Self::prepare`] from `text`.
+    pub async fn run_prepared(
+        &self,
+        text: &str,
+        prepared: Prepared,
+    ) -> Result<SendableRecordBatchStream> {
+        match prepared {
+            Prepared::Model(stmt) => {
+                let batches = model::execute(&self.ctx, &self.models, stmt).await?;
+                Ok(batches_stream(batches))
+            }
+            Prepared::Plan(plan) => self.run(text, plan).await,
+        }
+    }
+
+    /// Plans one statement with `params` bound, without running it.
+    pub async fn prepare(&self, text: &str, params: &[ScalarValue]) -> Result<Prepared> {
         self.schema.refresh().await?;
         if model::is_model_statement(text) {
-            let batches = model::execute(&self.ctx, &self.models, model::parse(text)?).await?;
-            return Ok(batches_stream(batches));
+            if !params.is_empty() {
+                return plan_err!("model statements take no parameters");
+            }
+            let stmt = model::parse(text)?;
+            match &stmt {
+                model::ModelStatement::Copy { to, .. } => self.check_location("COPY MODEL", to)?,
+                model::ModelStatement::Create(create) => {
+                    if let Some(from) = &create.from {
+                        self.check_location("CREATE MODEL ... FROM", from)?;
+                    }
+                }
+                _ => {}
+            }
+            return Ok(Prepared::Model(stmt));
         }
-        let plan = statement::plan(&self.ctx.state(), text)
+        let typed = statement::params::typed_placeholders(text, params)?;
+        let plan = statement::plan(&self.ctx.state(), &typed)
             .await
+            .and_then(|plan| {
+                if params.is_empty() {
+                    Ok(plan)
+                } else {
+                    plan.with_param_values(params.to_vec())
+                }
+            })
             .map_err(|e| self.hint_missing_table(e))?;
+        match &plan {
+            LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) => {
+                for location in &create.locations {
+                    self.check_location("CREATE EXTERNAL TABLE", location)?;
+                }
+            }
+            LogicalPlan::Copy(copy) => self.check_location("COPY", &copy.output_url)?,
+            _ => {}
+        }
+        if !params.is_empty()
+            && matches!(
+                &plan,
+                LogicalPlan::Ddl(
+                    DdlStatement::CreateView(_) | DdlStatement::CreateExternalTable(_)
+                )
+            )
+        {
+            return plan_err!(
+                "parameters cannot be bound in CREATE VIEW or CREATE EXTERNAL TABLE (the statement is stored as written)"
+            );
+        }
+        Ok(Prepared::Plan(plan))
+    }
+
+    /// Refuses `location` when this session may not leave the warehouse and
+    /// it is outside it.
+    fn check_location(&self, what: &str, location: &str) -> Result<()> {
+        if self.options.outside_paths
+            || resolve_location(location).is_some_and(|url| url.starts_with(self.warehouse().url()))
+        {
+            return Ok(());
+        }
+        plan_err!(
+            "{what} '{location}': the path is outside the warehouse, and this server does not allow that (start it with --allow-outside-paths)"
+        )
+    }
+
+    async fn run(&self, text: &str, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
         match plan {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) if !create.temporary => {
                 if let Some(name) = ddl::warehouse_name(&create.name).map(str::to_string) {
@@ -222,6 +350,56 @@ impl QuiverSession {
     }
 }
 
+/// A statement planned by [`QuiverSession::prepare`].
+pub enum Prepared {
+    /// A model statement, which quiver parses and runs itself.
+    Model(model::ModelStatement),
+    Plan(LogicalPlan),
+}
+
+impl Prepared {
+    /// The columns of the result, when they are known without running the
+    /// statement: a query's, not a model statement's or DDL's.
+    pub fn query_schema(&self) -> Option<SchemaRef> {
+        match self {
+            Prepared::Plan(plan) if !has_effects(plan) => Some(Arc::clone(plan.schema().inner())),
+            _ => None,
+        }
+    }
+}
+
+/// Whether running `plan` changes something (DDL, DML, COPY, SET), so that
+/// it must run exactly once, rather than be planned for its schema and run
+/// later.
+pub fn has_effects(plan: &LogicalPlan) -> bool {
+    matches!(
+        plan,
+        LogicalPlan::Ddl(_)
+            | LogicalPlan::Dml(_)
+            | LogicalPlan::Copy(_)
+            | LogicalPlan::Statement(_)
+    )
+}
+
+/// A location as the URL it names, or `None` when it climbs with `..`.
+fn resolve_location(location: &str) -> Option<String> {
+    if location.contains("://") {
+        let url = url::Url::parse(location).ok()?;
+        return Some(url.to_string());
+    }
+    let path = std::path::Path::new(location);
+    if path
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return None;
+    }
+    let absolute = std::env::current_dir().ok()?.join(path);
+    url::Url::from_file_path(absolute)
+        .ok()
+        .map(|u| u.to_string())
+}
+
 fn batches_stream(batches: Vec<RecordBatch>) -> SendableRecordBatchStream {
     let schema = batches
         .first()
@@ -236,6 +414,17 @@ fn batches_stream(batches: Vec<RecordBatch>) -> SendableRecordBatchStream {
 /// An error as a person should read it: one line, lower-case, without
 /// DataFusion's "Error during planning: " prefixes or a backtrace.
 pub fn user_message(e: &DataFusionError) -> String {
+    use datafusion::sql::sqlparser::parser::ParserError;
+    if let DataFusionError::SQL(parse, _) = e.find_root() {
+        return match parse.as_ref() {
+            ParserError::ParserError(m) | ParserError::TokenizerError(m) => {
+                format!("syntax error: {m}")
+            }
+            ParserError::RecursionLimitExceeded => {
+                "syntax error: the statement is nested too deeply".to_string()
+            }
+        };
+    }
     let text = e.strip_backtrace();
     let mut s = text.as_str();
     for prefix in [

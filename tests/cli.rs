@@ -28,6 +28,20 @@ fn formats_csv_json_and_ndjson() {
     assert_eq!(run("csv"), "n,s\n1,a\n2,\n");
     assert_eq!(run("ndjson"), "{\"n\":1,\"s\":\"a\"}\n{\"n\":2}\n");
     assert_eq!(run("json"), "[{\"n\":1,\"s\":\"a\"},{\"n\":2}]\n");
+
+    // Arrow IPC: read back, the same rows.
+    let out = quiver(dir.path(), &["--format", "arrow", "-c", sql]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reader = datafusion::arrow::ipc::reader::StreamReader::try_new(&out.stdout[..], None)
+        .expect("an Arrow IPC stream");
+    let batches: Vec<_> = reader.collect::<Result<_, _>>().expect("batches");
+    let shown = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+        .expect("format")
+        .to_string();
+    assert!(
+        shown.contains("| 1 | a |") && shown.contains("| 2 |   |"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -124,7 +138,9 @@ fn help_documents_the_options() {
         "--format",
         "QUIVER_WAREHOUSE",
         "ndjson",
+        "arrow",
         "demo",
+        "serve",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }

@@ -6,6 +6,7 @@ mod common;
 mod cli;
 mod demo;
 mod docs;
+mod flight;
 mod persistence;
 mod slt;
 mod word2vec;

@@ -67,6 +67,9 @@ pub enum Command {
     /// The whole tagging job end to end on a generated product catalogue
     /// (or your own Parquet with --input and --column).
     Demo(crate::demo::DemoArgs),
+    /// An Arrow Flight SQL server over the warehouse, for notebooks (ADBC),
+    /// JDBC tools such as DBeaver, and scheduled SQL.
+    Serve(crate::server::ServeArgs),
 }
 
 /// How a statement run ended, for the caller to decide what comes next.
@@ -80,8 +83,18 @@ pub enum Outcome {
 
 /// Runs the command line and returns the process's exit status.
 pub async fn main(args: Args) -> ExitCode {
-    if let Some(Command::Demo(demo)) = args.command {
-        return crate::demo::run(demo).await;
+    match args.command {
+        Some(Command::Demo(demo)) => return crate::demo::run(demo).await,
+        Some(Command::Serve(serve)) => {
+            return match crate::server::run(&args.warehouse, &serve).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {}", user_message(&e));
+                    ExitCode::from(2)
+                }
+            };
+        }
+        None => {}
     }
     let session = match QuiverSession::open(&args.warehouse).await {
         Ok(s) => Arc::new(s),

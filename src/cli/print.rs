@@ -1,5 +1,5 @@
-//! Printing results: `table` for people, `csv`, `json` and `ndjson` for
-//! programs. Output goes through a writer so that a closed pipe (`quiver -c
+//! Printing results: `table` for people, `csv`, `json`, `ndjson` and
+//! `arrow` (an Arrow IPC stream) for programs. Output goes through a writer so that a closed pipe (`quiver -c
 //! ... | head`) surfaces as an `io::Error` the caller can tell apart.
 
 use std::io::Write;
@@ -25,6 +25,8 @@ pub enum Format {
     Json,
     /// One JSON object per line.
     Ndjson,
+    /// An Arrow IPC stream per statement (read with pyarrow.ipc.open_stream).
+    Arrow,
 }
 
 /// Why printing stopped: the query failed, or the output did.
@@ -91,6 +93,19 @@ pub async fn print_stream(
                 buf.push(b'\n');
             }
             out.write_all(&buf)?;
+        }
+        Format::Arrow => {
+            if no_columns {
+                return Ok(rows);
+            }
+            let schema = stream.schema();
+            let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut *out, &schema)?;
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                rows += batch.num_rows();
+                w.write(&batch)?;
+            }
+            w.finish()?;
         }
         Format::Csv | Format::Ndjson => {
             let mut first = true;

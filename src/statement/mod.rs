@@ -16,6 +16,7 @@ use datafusion::sql::sqlparser::ast::{AccessExpr, Expr as SqlExpr, Value, visit_
 pub mod create;
 pub mod ddl;
 pub mod model;
+pub mod params;
 
 /// Plans one SQL statement as DataFusion does, after one rewrite: a field
 /// of a function's result may be named without quotes,

@@ -1,0 +1,73 @@
+"""Fetching a 10-million-row result over Flight SQL (loopback, the ADBC
+driver a notebook uses, into a pyarrow Table) against the same query run in
+process (the quiver binary executing it and writing the Arrow IPC stream to
+/dev/null). Target: Flight SQL at most 1.5x in process.
+
+    cargo build --release
+    python benches/flight_fetch.py [--rows N] [--runs R]
+"""
+import argparse
+import statistics
+import subprocess
+import tempfile
+import time
+
+from common import quiver_binary, table
+from flight_server import Server, connect
+
+QUERY = "SELECT * FROM big"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as wh:
+        subprocess.run(
+            [quiver_binary(), "--warehouse", wh, "-c",
+             f"CREATE TABLE big AS SELECT value AS id, value * 0.5 AS x, "
+             f"'package ' || (value % 100000) AS name FROM generate_series(1, {args.rows})"],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+
+        def in_process(sql):
+            start = time.perf_counter()
+            subprocess.run([quiver_binary(), "--warehouse", wh, "--format", "arrow", "-c", sql],
+                           check=True, stdout=subprocess.DEVNULL)
+            return time.perf_counter() - start
+
+        startup = statistics.median(in_process("SELECT 1") for _ in range(3))
+        local = [in_process(QUERY) for _ in range(args.runs)]
+
+        with Server(wh) as server:
+            conn = connect(server.url)
+            cur = conn.cursor()
+            cur.execute("SELECT 1")
+            cur.fetchall()
+            remote = []
+            for _ in range(args.runs):
+                start = time.perf_counter()
+                cur.execute(QUERY)
+                result = cur.fetch_arrow_table()
+                remote.append(time.perf_counter() - start)
+                assert result.num_rows == args.rows, result.num_rows
+            cur.close()
+            conn.close()
+
+    l, r = statistics.median(local), statistics.median(remote)
+    print(f"{args.rows:,} rows x 3 columns (BIGINT, DOUBLE, VARCHAR); median of {args.runs} runs")
+    table(
+        [
+            ["in process (quiver --format arrow > /dev/null)", f"{l:.2f}", "1.00x"],
+            ["  of which process start-up (SELECT 1)", f"{startup:.2f}", ""],
+            ["Flight SQL over loopback (ADBC fetch_arrow_table)", f"{r:.2f}", f"{r / l:.2f}x"],
+        ],
+        ["path", "seconds", "vs in process"],
+    )
+    print(f"ratio: Flight SQL / in process = {r / l:.2f} (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()
