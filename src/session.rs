@@ -350,6 +350,14 @@ impl QuiverSession {
     }
 }
 
+impl Drop for QuiverSession {
+    fn drop(&mut self) {
+        // Break the cycle state -> catalog -> schema -> state, so that a
+        // server's per-request sessions are freed.
+        self.schema.detach();
+    }
+}
+
 /// A statement planned by [`QuiverSession::prepare`].
 pub enum Prepared {
     /// A model statement, which quiver parses and runs itself.

@@ -694,3 +694,21 @@ fn binary_serves_until_sigterm_and_passes_the_notebook_snippet() {
         ),
     }
 }
+
+/// The server opens a session per request: a dropped session must free its
+/// catalog (the schema and the session state referred to each other, and
+/// every request leaked both until this test's fix).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_session_is_freed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = session(dir.path()).await;
+    s.sql("CREATE TABLE t AS SELECT 1 AS a; SELECT * FROM t")
+        .await
+        .expect("use the session");
+    let schema = Arc::downgrade(s.schema());
+    drop(s);
+    assert!(
+        schema.upgrade().is_none(),
+        "the warehouse schema outlived its session"
+    );
+}

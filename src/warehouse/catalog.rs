@@ -11,7 +11,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use datafusion::catalog::view::ViewTable;
@@ -50,7 +50,10 @@ pub struct WarehouseSchema {
     index: RwLock<BTreeMap<String, Indexed>>,
     providers: Mutex<Providers>,
     session_tables: RwLock<HashMap<String, Arc<dyn TableProvider>>>,
-    state: OnceLock<SessionState>,
+    /// The session's state, for planning views and opening tables. The
+    /// state holds the catalog that holds this schema, so the session
+    /// detaches it when dropped, or the pair would keep each other alive.
+    state: RwLock<Option<SessionState>>,
 }
 
 fn poisoned() -> DataFusionError {
@@ -64,20 +67,36 @@ impl WarehouseSchema {
             index: RwLock::new(BTreeMap::new()),
             providers: Mutex::new(HashMap::new()),
             session_tables: RwLock::new(HashMap::new()),
-            state: OnceLock::new(),
+            state: RwLock::new(None),
         }
     }
 
     /// Gives the schema the session state it plans views and opens tables
     /// with. Called once, after every function is registered.
     pub fn attach(&self, state: SessionState) {
-        let _ = self.state.set(state);
+        if let Ok(mut s) = self.state.write() {
+            *s = Some(state);
+        }
     }
 
-    fn state(&self) -> Result<&SessionState> {
-        self.state.get().ok_or_else(|| {
-            DataFusionError::Internal("the warehouse schema is not attached to a session".into())
-        })
+    /// Lets go of the session state (see `state`); the schema cannot open
+    /// tables afterwards.
+    pub fn detach(&self) {
+        if let Ok(mut s) = self.state.write() {
+            *s = None;
+        }
+    }
+
+    fn state(&self) -> Result<SessionState> {
+        self.state
+            .read()
+            .map_err(|_| poisoned())?
+            .clone()
+            .ok_or_else(|| {
+                DataFusionError::Internal(
+                    "the warehouse schema is not attached to a session".into(),
+                )
+            })
     }
 
     pub fn warehouse(&self) -> &Arc<Warehouse> {
@@ -163,7 +182,7 @@ impl WarehouseSchema {
     }
 
     async fn open(&self, name: &str, entry: &Entry) -> Result<Arc<dyn TableProvider>> {
-        let state = self.state()?;
+        let state = &self.state()?;
         match entry {
             Entry::Table { files, .. } => Ok(Arc::new(
                 WarehouseTable::open(state, Arc::clone(&self.warehouse), name, files).await?,
