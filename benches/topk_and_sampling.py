@@ -91,7 +91,8 @@ def main():
         return ctx
 
     server = Server(wh)
-    cur = connect(server.url).cursor()
+    conn = connect(server.url)
+    cur = conn.cursor()
 
     def served_time(sql):
         def once():
@@ -187,6 +188,8 @@ def main():
            "sampled rows"])
 
 
+    cur.close()
+    conn.close()
     server.stop()
 
 

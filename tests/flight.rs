@@ -641,9 +641,15 @@ async fn tls_serves_encrypted_connections() {
 fn binary_serves_until_sigterm_and_passes_the_notebook_snippet() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = Command::new(quiver_bin())
-        .arg("--warehouse")
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--token",
+            TOKEN,
+            "--warehouse",
+        ])
         .arg(dir.path())
-        .args(["serve", "--bind", "127.0.0.1:0", "--token", TOKEN])
         .env_remove("QUIVER_WAREHOUSE")
         .env_remove("QUIVER_TOKENS")
         .stdout(Stdio::piped())
@@ -677,6 +683,10 @@ fn binary_serves_until_sigterm_and_passes_the_notebook_snippet() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "exit {:?}: {log}", out.status);
     assert!(log.contains("signal received"), "{log}");
+    assert!(
+        ready.contains(&format!("{}", dir.path().display())),
+        "serves the --warehouse given after serve: {ready}"
+    );
 
     match snippet {
         Some(o) => {

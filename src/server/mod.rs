@@ -43,6 +43,11 @@ const MAX_MESSAGE: usize = 256 * 1024 * 1024;
 /// --users-file or QUIVER_USERS.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
+    /// The warehouse to serve (as `quiver --warehouse URL serve`; this
+    /// form wins when both are given).
+    #[arg(short = 'w', long, value_name = "URL")]
+    pub warehouse: Option<String>,
+
     /// The address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:50051", value_name = "ADDR")]
     pub bind: SocketAddr,
@@ -141,7 +146,10 @@ impl Bound {
             outside_paths: args.allow_outside_paths,
         };
         let timeout = (!args.query_timeout.is_zero()).then_some(args.query_timeout);
-        let service = QuiverFlightService::new(warehouse, options, Arc::new(auth), timeout);
+        let service = QuiverFlightService::new(warehouse, options, Arc::new(auth), timeout)
+            .map_err(|e| {
+                DataFusionError::Configuration(format!("cannot start the query runtime: {e}"))
+            })?;
         let listener = TcpListener::bind(args.bind).await.map_err(|e| {
             DataFusionError::Configuration(format!("cannot listen on {}: {e}", args.bind))
         })?;
@@ -226,6 +234,7 @@ pub async fn shutdown_signal() {
 
 /// Runs `quiver serve` until SIGTERM or Ctrl-C.
 pub async fn run(warehouse: &str, args: &ServeArgs) -> Result<()> {
+    let warehouse = args.warehouse.as_deref().unwrap_or(warehouse);
     let bound = Bound::bind(warehouse, args).await?;
     let addr = bound.local_addr()?;
     let scheme = if args.tls_cert.is_some() {
