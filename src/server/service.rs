@@ -345,6 +345,19 @@ impl QuiverFlightService {
         )))
     }
 
+    /// quiver tables have no primary or foreign keys: an empty answer in
+    /// the command's columns.
+    async fn no_keys(
+        &self,
+        request: &Request<Ticket>,
+        rpc: &str,
+        schema: SchemaRef,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let user = User::of(request);
+        self.metadata_get(&user, rpc, async |_| Ok(RecordBatch::new_empty(schema)))
+            .await
+    }
+
     /// Cancels the query a FlightInfo's ticket stands for.
     fn cancel_info(&self, info: &FlightInfo, user: &str) -> Result<bool, Status> {
         let mut any = false;
@@ -1068,11 +1081,8 @@ impl FlightSqlService for QuiverFlightService {
         _query: CommandGetPrimaryKeys,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let user = User::of(&request);
-        self.metadata_get(&user, "GetPrimaryKeys", async |_| {
-            Ok(RecordBatch::new_empty(metadata::primary_keys_schema()))
-        })
-        .await
+        self.no_keys(&request, "GetPrimaryKeys", metadata::primary_keys_schema())
+            .await
     }
 
     async fn do_get_exported_keys(
@@ -1080,11 +1090,8 @@ impl FlightSqlService for QuiverFlightService {
         _query: CommandGetExportedKeys,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let user = User::of(&request);
-        self.metadata_get(&user, "GetExportedKeys", async |_| {
-            Ok(RecordBatch::new_empty(metadata::foreign_keys_schema()))
-        })
-        .await
+        self.no_keys(&request, "GetExportedKeys", metadata::foreign_keys_schema())
+            .await
     }
 
     async fn do_get_imported_keys(
@@ -1092,11 +1099,8 @@ impl FlightSqlService for QuiverFlightService {
         _query: CommandGetImportedKeys,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let user = User::of(&request);
-        self.metadata_get(&user, "GetImportedKeys", async |_| {
-            Ok(RecordBatch::new_empty(metadata::foreign_keys_schema()))
-        })
-        .await
+        self.no_keys(&request, "GetImportedKeys", metadata::foreign_keys_schema())
+            .await
     }
 
     async fn do_get_cross_reference(
@@ -1104,10 +1108,11 @@ impl FlightSqlService for QuiverFlightService {
         _query: CommandGetCrossReference,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let user = User::of(&request);
-        self.metadata_get(&user, "GetCrossReference", async |_| {
-            Ok(RecordBatch::new_empty(metadata::foreign_keys_schema()))
-        })
+        self.no_keys(
+            &request,
+            "GetCrossReference",
+            metadata::foreign_keys_schema(),
+        )
         .await
     }
 
