@@ -274,7 +274,7 @@ impl QuiverFlightService {
             ))
         }
         .await;
-        finish(user, rpc, &kind, started, result.as_ref().map(|(_, r)| *r))?;
+        finish(user, rpc, &kind, started, result.as_ref().map(|(_, r)| *r));
         result.map(|(info, _)| Response::new(info))
     }
 
@@ -299,7 +299,7 @@ impl QuiverFlightService {
             Ok(updated_rows(&batches))
         }
         .await;
-        finish(user, rpc, &kind, started, result.as_ref().map(|r| Some(*r)))?;
+        finish(user, rpc, &kind, started, result.as_ref().map(|r| Some(*r)));
         result
     }
 
@@ -337,7 +337,7 @@ impl QuiverFlightService {
             "metadata",
             started,
             result.as_ref().map(|b| Some(b.num_rows() as i64)),
-        )?;
+        );
         let batch = result?;
         Ok(Response::new(encode(
             batch.schema(),
@@ -373,14 +373,35 @@ impl QuiverFlightService {
     }
 }
 
-/// Logs one request and passes a failure through.
+/// Plans `sql` with `params` for a GetFlightInfo, logging a failure.
+async fn plan_logged(
+    session: &QuiverSession,
+    sql: &str,
+    params: &[ScalarValue],
+    user: &str,
+    started: Instant,
+) -> Result<Prepared, Status> {
+    session.prepare(sql, params).await.map_err(|e| {
+        let status = to_status(&e);
+        finish(
+            user,
+            "GetFlightInfo",
+            &log::kind(sql),
+            started,
+            Err(&status),
+        );
+        status
+    })
+}
+
+/// Logs one request.
 fn finish(
     user: &str,
     rpc: &str,
     kind: &str,
     started: Instant,
     result: Result<Option<i64>, &Status>,
-) -> Result<(), Status> {
+) {
     let ms = started.elapsed().as_millis();
     match result {
         Ok(rows) => log::line(
@@ -401,7 +422,6 @@ fn finish(
             ),
         ),
     }
-    Ok(())
 }
 
 /// A DataFusion error as a gRPC status: what the user got wrong is
@@ -777,20 +797,7 @@ impl FlightSqlService for QuiverFlightService {
         let user = User::of(&request);
         let sql = query.query;
         let session = self.session().await?;
-        let prepared = match session.prepare(&sql, &[]).await {
-            Ok(p) => p,
-            Err(e) => {
-                let status = to_status(&e);
-                finish(
-                    &user,
-                    "GetFlightInfo",
-                    &log::kind(&sql),
-                    started,
-                    Err(&status),
-                )?;
-                return Err(status);
-            }
-        };
+        let prepared = plan_logged(&session, &sql, &[], &user, started).await?;
         self.describe(
             Arc::new(session),
             sql,
@@ -819,20 +826,7 @@ impl FlightSqlService for QuiverFlightService {
             Some(p) if p.num_columns() > 0 => row_values(p, 0)?,
             _ => Vec::new(),
         };
-        let prepared = match session.prepare(&sql, &first).await {
-            Ok(p) => p,
-            Err(e) => {
-                let status = to_status(&e);
-                finish(
-                    &user,
-                    "GetFlightInfo",
-                    &log::kind(&sql),
-                    started,
-                    Err(&status),
-                )?;
-                return Err(status);
-            }
-        };
+        let prepared = plan_logged(&session, &sql, &first, &user, started).await?;
         self.describe(
             Arc::new(session),
             sql,
@@ -944,7 +938,7 @@ impl FlightSqlService for QuiverFlightService {
         let pending = match self.state.take_pending(handle.id, &user) {
             Ok(p) => p,
             Err(status) => {
-                finish(&user, "DoGet", "-", started, Err(&status))?;
+                finish(&user, "DoGet", "-", started, Err(&status));
                 return Err(status);
             }
         };
@@ -953,7 +947,7 @@ impl FlightSqlService for QuiverFlightService {
                 schema, batches, ..
             } => {
                 let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-                finish(&user, "DoGet", "result", started, Ok(Some(rows as i64)))?;
+                finish(&user, "DoGet", "result", started, Ok(Some(rows as i64)));
                 Ok(Response::new(encode(
                     schema,
                     futures::stream::iter(batches.into_iter().map(Ok)),
@@ -973,7 +967,7 @@ impl FlightSqlService for QuiverFlightService {
                 let stream = match self.limited(opened).await {
                     Ok(s) => s,
                     Err(status) => {
-                        finish(&user, "DoGet", &kind, started, Err(&status))?;
+                        finish(&user, "DoGet", &kind, started, Err(&status));
                         return Err(status);
                     }
                 };
@@ -984,7 +978,7 @@ impl FlightSqlService for QuiverFlightService {
                 if stream.schema().fields().len() != schema.fields().len() {
                     let status =
                         Status::internal("the query's columns changed since it was planned");
-                    finish(&user, "DoGet", &kind, started, Err(&status))?;
+                    finish(&user, "DoGet", &kind, started, Err(&status));
                     return Err(status);
                 }
                 let out = Arc::clone(&schema);
@@ -1151,7 +1145,7 @@ impl FlightSqlService for QuiverFlightService {
             "ingest",
             started,
             result.as_ref().map(|r| Some(*r)),
-        )?;
+        );
         result
     }
 
@@ -1221,7 +1215,7 @@ impl FlightSqlService for QuiverFlightService {
             &kind,
             started,
             result.as_ref().map(|_| None),
-        )?;
+        );
         result
     }
 
