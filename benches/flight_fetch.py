@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 
-from common import quiver_binary, table
+from common import quiver_binary, quiver_sql, table
 from flight_server import Server, connect
 
 QUERY = "SELECT * FROM big"
@@ -47,12 +47,8 @@ def main():
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as wh:
-        subprocess.run(
-            [quiver_binary(), "--warehouse", wh, "-c",
-             f"CREATE TABLE big AS SELECT value AS id, value * 0.5 AS x, "
-             f"'package ' || (value % 100000) AS name FROM generate_series(1, {args.rows})"],
-            check=True, stdout=subprocess.DEVNULL,
-        )
+        quiver_sql(wh, f"CREATE TABLE big AS SELECT value AS id, value * 0.5 AS x, "
+                       f"'package ' || (value % 100000) AS name FROM generate_series(1, {args.rows})")
 
         def in_process(sql):
             start = time.perf_counter()

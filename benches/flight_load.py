@@ -11,12 +11,11 @@ each of two runs (flat means the second run ends where the first did).
 import argparse
 import random
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
 
-from common import DATA, quiver_binary, table
+from common import DATA, quiver_sql, table
 from flight_server import Server, connect
 
 MIX = [
@@ -77,13 +76,10 @@ def main():
     ap.add_argument("--runs", type=int, default=2)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as wh:
-        subprocess.run(
-            [quiver_binary(), "--warehouse", wh, "-c",
-             f"CREATE EXTERNAL TABLE src STORED AS PARQUET LOCATION '{DATA}'; "
-             "CREATE TABLE pypi AS SELECT * FROM src; DROP TABLE src; "
-             "CREATE MODEL w TYPE word2vec OPTIONS (dim = 32, epochs = 1, seed = 1) AS SELECT summary FROM pypi"],
-            check=True, stdout=subprocess.DEVNULL,
-        )
+        quiver_sql(wh, f"CREATE EXTERNAL TABLE src STORED AS PARQUET LOCATION '{DATA}'; "
+                       "CREATE TABLE pypi AS SELECT * FROM src; DROP TABLE src; "
+                       "CREATE MODEL w TYPE word2vec OPTIONS (dim = 32, epochs = 1, seed = 1) "
+                       "AS SELECT summary FROM pypi")
         with Server(wh) as server:
             run(server.url, 4, 5)  # warm-up: caches, the model loaded
             rss = [("after warm-up", server.rss_mib())]

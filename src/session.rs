@@ -34,6 +34,11 @@ pub struct QuiverSession {
     schema: Arc<WarehouseSchema>,
     models: Arc<ModelStore>,
     options: SessionOptions,
+    /// When opening listed the catalog, until the first statement takes
+    /// it: a statement that follows at once need not list it again. A
+    /// server opens a session per request, and on an object store each
+    /// listing is a request of its own.
+    just_listed: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// Limits on what a session may do: the CLI runs with none, `quiver serve`
@@ -58,6 +63,10 @@ impl Default for SessionOptions {
         }
     }
 }
+
+/// How recent the listing made when a session opened must be for its first
+/// statement to use it rather than list the catalog again.
+const JUST_LISTED: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Rows per Parquet row group in tables quiver writes.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
@@ -115,6 +124,7 @@ impl QuiverSession {
             schema,
             models,
             options,
+            just_listed: std::sync::Mutex::new(Some(std::time::Instant::now())),
         })
     }
 
@@ -176,7 +186,10 @@ impl QuiverSession {
 
     /// Plans one statement with `params` bound, without running it.
     pub async fn prepare(&self, text: &str, params: &[ScalarValue]) -> Result<Prepared> {
-        self.schema.refresh().await?;
+        let listed = self.just_listed.lock().ok().and_then(|mut l| l.take());
+        if listed.is_none_or(|at| at.elapsed() >= JUST_LISTED) {
+            self.schema.refresh().await?;
+        }
         if model::is_model_statement(text) {
             if !params.is_empty() {
                 return plan_err!("model statements take no parameters");
