@@ -13,7 +13,7 @@ use datafusion::logical_expr::{
 };
 
 use super::model_args::{dim_of, load_pinned, pinned, pinned_field, resolve_first_arg};
-use crate::model::word2vec::Word2Vec;
+use crate::model::word2vec::{Scratch, Word2Vec};
 use crate::store::ModelStore;
 
 /// The documentation section of functions that apply models.
@@ -153,52 +153,43 @@ impl ScalarUDFImpl for Embed {
     }
 }
 
-/// Embeds every row of `texts`: one output buffer for the batch, one
-/// reused token buffer, no allocation per row.
+/// Embeds every row of `texts` into one output buffer for the batch.
 pub fn embed_array(model: &Word2Vec, texts: &ArrayRef) -> Result<FixedSizeListArray> {
     let dim = model.dim;
     let n = texts.len();
-    let mut values = vec![0.0f32; n * dim];
-    let mut valid = vec![false; n];
-    let mut buf = String::new();
-    {
-        let mut each = |i: usize, text: Option<&str>| {
-            if let Some(t) = text {
-                valid[i] = model.embed_text(t, &mut buf, &mut values[i * dim..(i + 1) * dim]);
-            }
-        };
-        match texts.data_type() {
-            DataType::Utf8 => texts
-                .as_string::<i32>()
-                .iter()
-                .enumerate()
-                .for_each(|(i, t)| each(i, t)),
-            DataType::LargeUtf8 => texts
-                .as_string::<i64>()
-                .iter()
-                .enumerate()
-                .for_each(|(i, t)| each(i, t)),
-            DataType::Utf8View => texts
-                .as_string_view()
-                .iter()
-                .enumerate()
-                .for_each(|(i, t)| each(i, t)),
-            DataType::Null => {}
-            DataType::List(_) => {
-                let lists = texts.as_list::<i32>();
-                for (i, v) in valid.iter_mut().enumerate() {
-                    if lists.is_valid(i) {
-                        let tokens = lists.value(i);
-                        let tokens = tokens.as_string::<i32>();
-                        *v = model.embed_tokens(
-                            tokens.iter().flatten(),
-                            &mut values[i * dim..(i + 1) * dim],
-                        );
-                    }
-                }
-            }
-            other => return exec_err!("embed: cannot embed values of type {other}"),
+    let mut values = Vec::with_capacity(n * dim);
+    let mut valid = Vec::with_capacity(n);
+    match texts.data_type() {
+        DataType::Utf8 => {
+            model.embed_rows(texts.as_string::<i32>().iter(), &mut values, &mut valid)
         }
+        DataType::LargeUtf8 => {
+            model.embed_rows(texts.as_string::<i64>().iter(), &mut values, &mut valid)
+        }
+        DataType::Utf8View => {
+            model.embed_rows(texts.as_string_view().iter(), &mut values, &mut valid)
+        }
+        DataType::Null => {
+            values.resize(n * dim, 0.0);
+            valid.resize(n, false);
+        }
+        DataType::List(_) => {
+            let lists = texts.as_list::<i32>();
+            let mut scratch = Scratch::default();
+            values.resize(n * dim, 0.0);
+            for i in 0..n {
+                let known = lists.is_valid(i) && {
+                    let tokens = lists.value(i);
+                    model.embed_tokens(
+                        tokens.as_string::<i32>().iter().flatten(),
+                        &mut scratch,
+                        &mut values[i * dim..(i + 1) * dim],
+                    )
+                };
+                valid.push(known);
+            }
+        }
+        other => return exec_err!("embed: cannot embed values of type {other}"),
     }
     let nulls = NullBuffer::new(BooleanBuffer::from(valid));
     Ok(FixedSizeListArray::try_new(

@@ -7,6 +7,7 @@ pub mod options;
 pub mod tagger;
 pub mod tokenizer;
 pub mod word2vec;
+pub mod word_index;
 
 /// The model types `CREATE MODEL ... TYPE t` accepts.
 pub const MODEL_TYPES: &[&str] = &["word2vec", "kmeans", "tagger"];
