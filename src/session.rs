@@ -110,6 +110,7 @@ impl QuiverSession {
             .with_runtime_env(runtime)
             .with_default_features()
             .with_query_planner(Arc::new(quiver_udfs::optimizer::QuiverQueryPlanner))
+            .with_physical_optimizer_rules(quiver_udfs::optimizer::physical_optimizer_rules())
             .build();
         let ctx = SessionContext::new_with_state(state);
         let schema = Arc::new(WarehouseSchema::new(Arc::clone(&warehouse)));
