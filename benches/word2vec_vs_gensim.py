@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import pathlib
+import statistics
 import sys
 import tempfile
 import time
@@ -134,28 +135,41 @@ def main():
 
     algorithm = args.algorithms.split(",")[0]
     kv = KeyedVectors.load_word2vec_format(str(work / f"quiver-{algorithm}.txt"))
-    start = time.perf_counter()
-    titles = load_titles(args.data)
-    index = kv.key_to_index
-    indptr, cols = [0], []
-    for t in titles:
-        ids = [index[w] for w in tokenize(t) if w in index]
-        cols.extend(ids)
-        indptr.append(len(cols))
-    m = sp.csr_matrix((np.ones(len(cols), dtype=np.float32), cols, indptr), shape=(len(titles), len(kv)))
-    counts = np.asarray(m.sum(axis=1)).ravel()
-    means = (m @ kv.vectors) / np.maximum(counts, 1)[:, None]
-    numpy_s = time.perf_counter() - start
-    n = len(titles)
-    _, _, r = quiver_sql(wh, f"SELECT count(*) AS n FROM pypi")
-    start = time.perf_counter()
-    sec, mib, r = quiver_sql(wh, f"SELECT count(embed('m_{algorithm}', summary)) AS embedded FROM pypi")
+
+    def numpy_means():
+        start = time.perf_counter()
+        titles = load_titles(args.data)
+        index = kv.key_to_index
+        indptr, cols = [0], []
+        for t in titles:
+            ids = [index[w] for w in tokenize(t) if w in index]
+            cols.extend(ids)
+            indptr.append(len(cols))
+        m = sp.csr_matrix((np.ones(len(cols), dtype=np.float32), cols, indptr), shape=(len(titles), len(kv)))
+        counts = np.asarray(m.sum(axis=1)).ravel()
+        means = (m @ kv.vectors) / np.maximum(counts, 1)[:, None]
+        return time.perf_counter() - start, len(titles), counts, means
+
+    # Three runs of each, interleaved, medians compared: a single run of
+    # either moves by 20% or more on this machine.
+    numpy_runs, quiver_runs = [], []
+    for _ in range(3):
+        numpy_s, n, counts, means = numpy_means()
+        numpy_runs.append(numpy_s)
+        del means
+        sec, mib, r = quiver_sql(wh, f"SELECT count(embed('m_{algorithm}', summary)) AS embedded FROM pypi")
+        quiver_runs.append((sec, mib, r))
+    numpy_s = statistics.median(numpy_runs)
+    sec = statistics.median(s for s, _, _ in quiver_runs)
+    mib = max(m for _, m, _ in quiver_runs)
+    r = quiver_runs[0][2]
     print()
+    print("numpy runs (s): " + ", ".join(f"{x:.2f}" for x in numpy_runs))
+    print("quiver runs (s): " + ", ".join(f"{x:.3f}" for x, _, _ in quiver_runs))
     table([[f"{n:,}", f"{n / numpy_s:,.0f}", f"{n / sec:,.0f}", f"{numpy_s / sec:.1f}x", f"{mib:,.0f}",
             r[0]["embedded"], int((counts > 0).sum())]],
-          ["titles", "numpy sparse titles/s", "quiver embed titles/s", "ratio", "quiver peak MiB",
-           "quiver non-NULL", "numpy non-empty"])
-    del means
+          ["titles", "numpy sparse titles/s (median)", "quiver embed titles/s (median)", "ratio",
+           "quiver peak MiB", "quiver non-NULL", "numpy non-empty"])
 
 
 if __name__ == "__main__":
