@@ -4,8 +4,8 @@
 //! read by 2 partitions leaves one core 4/7 of the rows. That is nothing for
 //! a scan, but `embed`, `tag` or `cluster_assign` over those rows costs many
 //! times the reading, and the query waits for the slower core. When a
-//! projection, filter or partial aggregate calls one of them straight over a
-//! scan, [`SpreadModelCalls`] deals the scan's batches out round-robin first
+//! projection, filter, sort (the top k by similarity to a text) or partial
+//! aggregate calls one of them straight over a scan, [`SpreadModelCalls`] deals the scan's batches out round-robin first
 //! (a `RepartitionExec`), so each core takes an equal share of the calls.
 //!
 //! Only a scan with no output ordering is spread: dealing batches out
@@ -29,6 +29,7 @@ use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Partitioning};
 
 /// The functions that cost far more per row than reading the row.
@@ -96,13 +97,16 @@ impl PhysicalOptimizerRule for SpreadModelCalls {
     }
 }
 
-/// Whether `node` (a projection, a filter or a partial aggregate) evaluates
+/// Whether `node` (a projection, a filter, a sort or a partial aggregate)
+/// evaluates
 /// one of the [`COSTLY`] functions.
 fn calls_costly(node: &dyn ExecutionPlan) -> Result<bool> {
     let exprs: Vec<Arc<dyn PhysicalExpr>> = if let Some(p) = node.downcast_ref::<ProjectionExec>() {
         p.expr().iter().map(|e| Arc::clone(&e.expr)).collect()
     } else if let Some(f) = node.downcast_ref::<FilterExec>() {
         vec![Arc::clone(f.predicate())]
+    } else if let Some(s) = node.downcast_ref::<SortExec>() {
+        s.expr().iter().map(|e| Arc::clone(&e.expr)).collect()
     } else if let Some(a) = node.downcast_ref::<AggregateExec>() {
         if *a.mode() != AggregateMode::Partial {
             return Ok(false);
@@ -192,6 +196,7 @@ mod tests {
             "SELECT embed(s) FROM t",
             "SELECT count(embed(s)) FROM t",
             "SELECT s FROM t WHERE embed(s) = 'x7'",
+            "SELECT s FROM t ORDER BY embed(s) DESC LIMIT 3",
         ] {
             let plan = plan(sql).await;
             assert!(
