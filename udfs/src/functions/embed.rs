@@ -13,7 +13,7 @@ use datafusion::logical_expr::{
 };
 
 use super::model_args::{dim_of, load_pinned, pinned, pinned_field, resolve_first_arg};
-use crate::model::word2vec::{Scratch, Word2Vec};
+use crate::model::word2vec::Word2Vec;
 use crate::store::ModelStore;
 
 /// The documentation section of functions that apply models.
@@ -175,14 +175,14 @@ pub fn embed_array(model: &Word2Vec, texts: &ArrayRef) -> Result<FixedSizeListAr
         }
         DataType::List(_) => {
             let lists = texts.as_list::<i32>();
-            let mut scratch = Scratch::default();
+            let mut ids = Vec::new();
             values.resize(n * dim, 0.0);
             for i in 0..n {
                 let known = lists.is_valid(i) && {
                     let tokens = lists.value(i);
                     model.embed_tokens(
                         tokens.as_string::<i32>().iter().flatten(),
-                        &mut scratch,
+                        &mut ids,
                         &mut values[i * dim..(i + 1) * dim],
                     )
                 };

@@ -122,14 +122,6 @@ pub struct Word2Vec {
     unit: OnceLock<Vec<f32>>,
 }
 
-/// Scratch space for embedding texts one after another without
-/// allocating per text.
-#[derive(Debug, Default)]
-pub struct Scratch {
-    buf: String,
-    ids: Vec<u32>,
-}
-
 impl Word2Vec {
     pub fn new(
         words: Vec<String>,
@@ -177,31 +169,18 @@ impl Word2Vec {
         &self.vectors[i..i + self.dim]
     }
 
-    /// Writes the mean vector of `text`'s known tokens into `out` (length
-    /// `dim`); returns false, leaving `out` zero, when no token is known.
-    /// `scratch` is reused across calls.
-    #[inline]
-    pub fn embed_text(&self, text: &str, scratch: &mut Scratch, out: &mut [f32]) -> bool {
-        scratch.ids.clear();
-        let ids = &mut scratch.ids;
-        self.tokenizer.for_each_token(text, &mut scratch.buf, |t| {
-            if let Some(id) = self.index.get(t) {
-                ids.push(id);
-            }
-        });
-        self.mean_of(&scratch.ids, out)
-    }
-
-    /// As [`Self::embed_text`], for tokens taken as they are.
+    /// Writes the mean vector of the known ones of `tokens` (taken as they
+    /// are, not cut again) into `out` (length `dim`); returns false,
+    /// leaving `out` zero, when none is known. `ids` is scratch space.
     pub fn embed_tokens<'a>(
         &self,
         tokens: impl Iterator<Item = &'a str>,
-        scratch: &mut Scratch,
+        ids: &mut Vec<u32>,
         out: &mut [f32],
     ) -> bool {
-        scratch.ids.clear();
-        scratch.ids.extend(tokens.filter_map(|t| self.index.get(t)));
-        self.mean_of(&scratch.ids, out)
+        ids.clear();
+        ids.extend(tokens.filter_map(|t| self.index.get(t)));
+        self.mean_of(ids, out)
     }
 
     /// Appends the embedding of each text to `values` (`dim` floats per
@@ -746,16 +725,22 @@ mod tests {
             Tokenizer::default(),
         )
         .expect("model");
-        let mut out = [9.0f32; 2];
-        let mut scratch = Scratch::default();
-        assert!(model.embed_text("Red APPLE, unknown!", &mut scratch, &mut out));
-        assert_eq!(out, [0.5, 0.5]);
-        assert!(!model.embed_text("nothing known", &mut scratch, &mut out));
-        assert_eq!(out, [0.0, 0.0]);
-        assert!(!model.embed_text("", &mut scratch, &mut out));
         let long = "apple ".repeat(200_000) + "東京 données";
-        assert!(model.embed_text(&long, &mut scratch, &mut out));
-        assert_eq!(out, [0.0, 1.0]);
+        let texts = [
+            Some("Red APPLE, unknown!"),
+            Some("nothing known"),
+            Some(""),
+            Some(&long),
+        ];
+        let (mut values, mut valid) = (vec![], vec![]);
+        model.embed_rows(texts.into_iter(), &mut values, &mut valid);
+        assert_eq!(valid, [true, false, false, true]);
+        assert_eq!(values, [0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
+        let mut out = [9.0f32; 2];
+        assert!(model.embed_tokens(["red", "RED", "apple"].into_iter(), &mut vec![], &mut out));
+        assert_eq!(out, [0.5, 0.5]);
+        assert!(!model.embed_tokens(["Red"].into_iter(), &mut vec![], &mut out));
+        assert_eq!(out, [0.0, 0.0]);
     }
 
     #[test]
