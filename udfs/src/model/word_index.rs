@@ -19,7 +19,7 @@ pub struct WordIndex {
     mask: usize,
     /// Where each id's word ends in `arena` (it starts where the previous
     /// one ends).
-    ends: Vec<u32>,
+    ends: Vec<usize>,
     arena: Vec<u8>,
     hasher: DefaultHashBuilder,
 }
@@ -38,8 +38,7 @@ impl WordIndex {
         };
         for (id, word) in words.enumerate() {
             index.arena.extend_from_slice(word.as_bytes());
-            let end = u32::try_from(index.arena.len()).expect("a vocabulary's words fit in 4 GiB");
-            index.ends.push(end);
+            index.ends.push(index.arena.len());
             let hash = index.hash(word);
             let (tag, mut slot) = (hash & TAG, hash as usize & index.mask);
             loop {
@@ -99,12 +98,8 @@ impl WordIndex {
     #[inline(always)]
     fn word(&self, id: u32) -> &[u8] {
         let id = id as usize;
-        let start = if id == 0 {
-            0
-        } else {
-            self.ends[id - 1] as usize
-        };
-        &self.arena[start..self.ends[id] as usize]
+        let start = if id == 0 { 0 } else { self.ends[id - 1] };
+        &self.arena[start..self.ends[id]]
     }
 }
 

@@ -8,8 +8,10 @@
 //! aggregate calls one of them straight over a scan, [`SpreadModelCalls`] deals the scan's batches out round-robin first
 //! (a `RepartitionExec`), so each core takes an equal share of the calls.
 //!
-//! Only a scan with no output ordering is spread: dealing batches out
-//! reorders rows, and a plan may rely on a sorted scan.
+//! Only a scan with no output ordering is spread, under a node that asks
+//! nothing of how its input is partitioned: dealing batches out reorders
+//! rows, a plan may rely on a sorted scan, and a sort of all rows wants its
+//! single-partition input as it is.
 //!
 //! The rule must run before DataFusion's `ProjectionPushdown`, which would
 //! otherwise fold the projection (model call and all) into the scan itself;
@@ -30,7 +32,9 @@ use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
-use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Partitioning};
+use datafusion::physical_plan::{
+    Distribution, ExecutionPlan, ExecutionPlanProperties, Partitioning,
+};
 
 /// The functions that cost far more per row than reading the row.
 const COSTLY: &[&str] = &[
@@ -74,6 +78,10 @@ impl PhysicalOptimizerRule for SpreadModelCalls {
             };
             let spread = child.downcast_ref::<DataSourceExec>().is_some()
                 && child.output_ordering().is_none()
+                && matches!(
+                    node.input_distribution_requirements().child_distribution(0),
+                    Some(Distribution::UnspecifiedDistribution)
+                )
                 && calls_costly(node.as_ref())?;
             if !spread {
                 return Ok(Transformed::no(node));
@@ -144,8 +152,9 @@ mod tests {
     use datafusion::prelude::{SessionConfig, SessionContext};
 
     /// The physical plan of `sql` over a Parquet table `t` of two files
-    /// (and `sorted`, the same files declared sorted by `s`), two
-    /// partitions, an `embed` stand-in registered.
+    /// (`sorted`: the same files declared sorted by `s`; `one`: one of
+    /// them), two partitions, an `embed` stand-in registered. The plan
+    /// must pass DataFusion's final check and run.
     async fn plan(sql: &str) -> String {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = SessionConfig::new().with_target_partitions(2);
@@ -171,6 +180,12 @@ mod tests {
             .expect("write");
         }
         let path = format!("{}/", dir.path().display());
+        let one = format!("{}/a.parquet", dir.path().display());
+        ctx.sql(&format!(
+            "CREATE EXTERNAL TABLE one (s VARCHAR) STORED AS PARQUET LOCATION '{one}'"
+        ))
+        .await
+        .expect("table");
         for (name, order) in [("t", ""), ("sorted", "WITH ORDER (s)")] {
             ctx.sql(&format!(
                 "CREATE EXTERNAL TABLE {name} (s VARCHAR) STORED AS PARQUET {order} LOCATION '{path}'"
@@ -187,6 +202,9 @@ mod tests {
         ));
         let df = ctx.sql(sql).await.expect("plan");
         let plan = df.create_physical_plan().await.expect("physical plan");
+        datafusion::physical_plan::collect(Arc::clone(&plan), ctx.task_ctx())
+            .await
+            .expect("run");
         displayable(plan.as_ref()).indent(false).to_string()
     }
 
@@ -213,6 +231,9 @@ mod tests {
         for sql in [
             "SELECT upper(s) FROM t",
             "SELECT embed(s) FROM sorted ORDER BY s",
+            // A sort of all rows wants one partition: dealing the scan out
+            // in two would break its plan.
+            "SELECT s FROM one ORDER BY embed(s)",
         ] {
             let plan = plan(sql).await;
             assert!(!plan.contains("RoundRobinBatch"), "{sql}:\n{plan}");
