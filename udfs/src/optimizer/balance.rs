@@ -5,8 +5,9 @@
 //! a scan, but `embed`, `tag` or `cluster_assign` over those rows costs many
 //! times the reading, and the query waits for the slower core. When a
 //! projection, filter, sort (the top k by similarity to a text) or partial
-//! aggregate calls one of them straight over a scan, [`SpreadModelCalls`] deals the scan's batches out round-robin first
-//! (a `RepartitionExec`), so each core takes an equal share of the calls.
+//! aggregate calls one of them straight over a scan, [`SpreadModelCalls`]
+//! deals the scan's batches out round-robin first (a `RepartitionExec`), so
+//! each core takes an equal share of the calls.
 //!
 //! Only a scan with no output ordering is spread, under a node that asks
 //! nothing of how its input is partitioned: dealing batches out reorders
@@ -106,8 +107,7 @@ impl PhysicalOptimizerRule for SpreadModelCalls {
 }
 
 /// Whether `node` (a projection, a filter, a sort or a partial aggregate)
-/// evaluates
-/// one of the [`COSTLY`] functions.
+/// evaluates one of the [`COSTLY`] functions.
 fn calls_costly(node: &dyn ExecutionPlan) -> Result<bool> {
     let exprs: Vec<Arc<dyn PhysicalExpr>> = if let Some(p) = node.downcast_ref::<ProjectionExec>() {
         p.expr().iter().map(|e| Arc::clone(&e.expr)).collect()
