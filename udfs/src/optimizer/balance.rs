@@ -2,8 +2,9 @@
 //!
 //! A Parquet scan splits its files by row group, so a table of 7 row groups
 //! read by 2 partitions leaves one core 4/7 of the rows. That is nothing for
-//! a scan, but `embed`, `tag` or `cluster_assign` over those rows costs many
-//! times the reading, and the query waits for the slower core. When a
+//! a scan, but a model function (`embed`, `tag`, `tag_scores`,
+//! `cluster_assign`: those whose result field pins a model version, see
+//! [`crate::functions::model_args`]) costs many times the reading, and the query waits for the slower core. When a
 //! projection, filter, sort (the top k by similarity to a text) or partial
 //! aggregate calls one of them straight over a scan, [`SpreadModelCalls`]
 //! deals the scan's batches out round-robin first (a `RepartitionExec`), so
@@ -20,6 +21,8 @@
 
 use std::sync::Arc;
 
+use crate::functions::model_args::MODEL_KEY;
+use datafusion::arrow::datatypes::Schema;
 use datafusion::common::Result;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
@@ -36,15 +39,6 @@ use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::{
     Distribution, ExecutionPlan, ExecutionPlanProperties, Partitioning,
 };
-
-/// The functions that cost far more per row than reading the row.
-const COSTLY: &[&str] = &[
-    "embed",
-    "tag",
-    "tag_scores",
-    "cluster_assign",
-    "nearest_words",
-];
 
 /// See the module documentation.
 #[derive(Debug, Default)]
@@ -107,7 +101,7 @@ impl PhysicalOptimizerRule for SpreadModelCalls {
 }
 
 /// Whether `node` (a projection, a filter, a sort or a partial aggregate)
-/// evaluates one of the [`COSTLY`] functions.
+/// evaluates a model function.
 fn calls_costly(node: &dyn ExecutionPlan) -> Result<bool> {
     let exprs: Vec<Arc<dyn PhysicalExpr>> = if let Some(p) = node.downcast_ref::<ProjectionExec>() {
         p.expr().iter().map(|e| Arc::clone(&e.expr)).collect()
@@ -131,7 +125,7 @@ fn calls_costly(node: &dyn ExecutionPlan) -> Result<bool> {
     for expr in exprs {
         expr.apply(|e| {
             if let Some(f) = e.downcast_ref::<ScalarFunctionExpr>()
-                && COSTLY.contains(&f.name())
+                && applies_model(f)
             {
                 found = true;
                 return Ok(TreeNodeRecursion::Stop);
@@ -142,18 +136,72 @@ fn calls_costly(node: &dyn ExecutionPlan) -> Result<bool> {
     Ok(found)
 }
 
+/// Whether `f` applies a model: model functions pin the model's version in
+/// their result field's metadata.
+fn applies_model(f: &ScalarFunctionExpr) -> bool {
+    // A scalar function's result field is fixed when it is planned; the
+    // schema argument goes unread.
+    f.return_field(&Schema::empty())
+        .is_ok_and(|field| field.metadata().contains_key(MODEL_KEY))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::datatypes::DataType;
+    use std::collections::HashMap;
+
+    use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
     use datafusion::execution::SessionStateBuilder;
-    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    use datafusion::logical_expr::{
+        ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+        Volatility,
+    };
     use datafusion::physical_plan::displayable;
     use datafusion::prelude::{SessionConfig, SessionContext};
 
+    /// `embed(s)` as the planner sees a model function: it returns `s`, in a
+    /// result field that pins a model.
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct PinnedEcho(Signature);
+
+    impl Default for PinnedEcho {
+        fn default() -> Self {
+            Self(Signature::exact(
+                vec![DataType::Utf8View],
+                Volatility::Immutable,
+            ))
+        }
+    }
+
+    impl ScalarUDFImpl for PinnedEcho {
+        fn name(&self) -> &str {
+            "embed"
+        }
+
+        fn signature(&self) -> &Signature {
+            &self.0
+        }
+
+        fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+            Ok(DataType::Utf8View)
+        }
+
+        fn return_field_from_args(&self, _: ReturnFieldArgs) -> Result<FieldRef> {
+            let meta = HashMap::from([(MODEL_KEY.to_string(), "m".to_string())]);
+            Ok(Arc::new(
+                Field::new("embed", DataType::Utf8View, true).with_metadata(meta),
+            ))
+        }
+
+        fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+            Ok(args.args[0].clone())
+        }
+    }
+
     /// The physical plan of `sql` over a Parquet table `t` of two files
     /// (`sorted`: the same files declared sorted by `s`; `one`: one of
-    /// them), two partitions, an `embed` stand-in registered. The plan
+    /// them), two partitions, `embed` stood in for by
+    /// [`PinnedEcho`]. The plan
     /// must pass DataFusion's final check and run.
     async fn plan(sql: &str) -> String {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -193,13 +241,7 @@ mod tests {
             .await
             .expect("table");
         }
-        ctx.register_udf(create_udf(
-            "embed",
-            vec![DataType::Utf8View],
-            DataType::Utf8View,
-            Volatility::Immutable,
-            Arc::new(|args: &[ColumnarValue]| Ok(args[0].clone())),
-        ));
+        ctx.register_udf(ScalarUDF::new_from_impl(PinnedEcho::default()));
         let df = ctx.sql(sql).await.expect("plan");
         let plan = df.create_physical_plan().await.expect("physical plan");
         datafusion::physical_plan::collect(Arc::clone(&plan), ctx.task_ctx())
