@@ -3,10 +3,11 @@
 //!
 //! A general `HashMap<String, u32>` keeps 32-byte buckets and each key in
 //! its own heap allocation, so a lookup touches two cold cache lines before
-//! it can compare. Here a slot is 8 bytes (32 bits of the hash and the id),
-//! the table is at most half full, and the words sit end to end in id order,
-//! which is descending frequency: the words most text hits share a few
-//! cache lines. Linear probing; no deletion (a model's vocabulary is fixed).
+//! it can compare. Here a slot is 16 bytes (24 bits of the hash, the
+//! length, the id and the word's first 8 bytes), so most words are
+//! confirmed from the slot alone; the table is at most half full, and the
+//! words sit end to end in id order, which is descending frequency.
+//! Linear probing; no deletion (a model's vocabulary is fixed).
 
 use std::hash::BuildHasher;
 
@@ -14,8 +15,11 @@ use hashbrown::DefaultHashBuilder;
 
 #[derive(Debug, Clone)]
 pub struct WordIndex {
-    /// `(hash >> 32) << 32 | (id + 1)`; 0 is an empty slot.
-    slots: Vec<u64>,
+    /// `[tag | length | id + 1, head]`: 24 bits of the hash, the word's
+    /// length (255 for 255 bytes or more) and its id, then its first 8
+    /// bytes, zero-padded. A word of up to 8 bytes is compared from its
+    /// slot alone, without touching `arena`. `[0, _]` is an empty slot.
+    slots: Vec<[u64; 2]>,
     mask: usize,
     /// Where each id's word ends in `arena` (it starts where the previous
     /// one ends).
@@ -30,28 +34,20 @@ impl WordIndex {
     pub fn new<'a>(words: impl ExactSizeIterator<Item = &'a str>) -> Self {
         let capacity = (words.len() * 2).max(16).next_power_of_two();
         let mut index = Self {
-            slots: vec![0; capacity],
+            slots: vec![[0, 0]; capacity],
             mask: capacity - 1,
             ends: Vec::with_capacity(words.len()),
             arena: Vec::new(),
             hasher: DefaultHashBuilder::default(),
         };
         for (id, word) in words.enumerate() {
-            index.arena.extend_from_slice(word.as_bytes());
-            index.ends.push(index.arena.len());
+            let word = word.as_bytes();
             let hash = index.hash(word);
-            let (tag, mut slot) = (hash & TAG, hash as usize & index.mask);
-            loop {
-                let s = index.slots[slot];
-                if s == 0 {
-                    index.slots[slot] = tag | (id as u64 + 1);
-                    break;
-                }
-                if s & TAG == tag && index.word((s as u32) - 1) == word.as_bytes() {
-                    break;
-                }
-                slot = (slot + 1) & index.mask;
+            if let Err(slot) = index.find(hash, word) {
+                index.slots[slot] = [key(hash, word) | (id as u64 + 1), head(word)];
             }
+            index.arena.extend_from_slice(word);
+            index.ends.push(index.arena.len());
         }
         index
     }
@@ -59,12 +55,12 @@ impl WordIndex {
     /// The id of `word`, if it is in the vocabulary.
     #[inline]
     pub fn get(&self, word: &str) -> Option<u32> {
-        self.get_hashed(self.hash(word), word.as_bytes())
+        self.get_hashed(self.hash(word.as_bytes()), word.as_bytes())
     }
 
     /// The hash [`Self::get_hashed`] and [`Self::prefetch`] take.
     #[inline(always)]
-    pub fn hash(&self, word: &str) -> u64 {
+    pub fn hash(&self, word: &[u8]) -> u64 {
         self.hasher.hash_one(word)
     }
 
@@ -76,19 +72,25 @@ impl WordIndex {
     }
 
     /// [`Self::get`] of a word whose [`Self::hash`] is known.
-    #[inline]
+    #[inline(always)]
     pub fn get_hashed(&self, hash: u64, word: &[u8]) -> Option<u32> {
-        let tag = hash & TAG;
+        self.find(hash, word).ok()
+    }
+
+    /// The id of `word`, or the empty slot where it would go.
+    #[inline(always)]
+    fn find(&self, hash: u64, word: &[u8]) -> Result<u32, usize> {
+        let (want, first) = (key(hash, word), head(word));
         let mut slot = hash as usize & self.mask;
         loop {
-            let s = self.slots[slot];
+            let [s, h] = self.slots[slot];
             if s == 0 {
-                return None;
+                return Err(slot);
             }
-            if s & TAG == tag {
+            if s & KEY == want && h == first {
                 let id = (s as u32) - 1;
-                if self.word(id) == word {
-                    return Some(id);
+                if word.len() <= 8 || self.word(id) == word {
+                    return Ok(id);
                 }
             }
             slot = (slot + 1) & self.mask;
@@ -120,11 +122,71 @@ pub fn prefetch<T>(value: &T) {
 }
 
 /// The hash bits a slot keeps.
-const TAG: u64 = 0xFFFF_FFFF_0000_0000;
+const TAG: u64 = 0xFFFF_FF00_0000_0000;
+/// The bits [`key`] sets: the tag and the length.
+const KEY: u64 = 0xFFFF_FFFF_0000_0000;
+
+/// A slot's tag and length bits for `word` of hash `hash`.
+#[inline(always)]
+fn key(hash: u64, word: &[u8]) -> u64 {
+    (hash & TAG) | ((word.len().min(255) as u64) << 32)
+}
+
+/// The first 8 bytes of `word`, zero-padded, as one number.
+#[inline(always)]
+fn head(word: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = word.len().min(8);
+    bytes[..n].copy_from_slice(&word[..n]);
+    u64::from_le_bytes(bytes)
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Words that agree on their first 8 bytes, their length, or both, and
+    /// words with NUL bytes (which the zero padding must not confuse).
+    #[test]
+    fn long_words_and_padding_are_told_apart() {
+        let long = "a".repeat(300);
+        let longer = "a".repeat(301);
+        let words = [
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefghj",
+            "abc",
+            "abc\0",
+            "\0",
+            &long,
+            &longer,
+        ];
+        let index = WordIndex::new(words.iter().copied());
+        for (i, w) in words.iter().enumerate() {
+            assert_eq!(index.get(w), Some(i as u32), "{w:?}");
+        }
+        // A full hash collision: each probe below uses the hash of a word in
+        // the index, so only the length, the head and the arena can refuse.
+        let collide =
+            |as_if: &str, word: &[u8]| index.get_hashed(index.hash(as_if.as_bytes()), word);
+        assert_eq!(collide("abc", b"abc"), Some(3));
+        assert_eq!(collide("abc", b"abc\0"), None); // same head, longer
+        assert_eq!(collide("abc", b"abd"), None); // same length, other head
+        assert_eq!(collide("abcdefghi", b"abcdefghj"), None); // both agree; the arena refuses
+        assert_eq!(collide(&long, "a".repeat(302).as_bytes()), None); // lengths past 255
+        let other = "a".repeat(299) + "b";
+        for miss in [
+            "abcdefgi",
+            "abcdefghk",
+            "abc\0\0",
+            "ab",
+            "\0\0",
+            "",
+            other.as_str(),
+        ] {
+            assert_eq!(index.get(miss), None, "{miss:?}");
+        }
+    }
 
     #[test]
     fn finds_every_word_and_nothing_else() {
