@@ -231,9 +231,8 @@ impl Word2Vec {
         let mut texts = texts.peekable();
         let mut buf = String::new();
         let mut bytes: Vec<u8> = Vec::new();
-        // (hash, end in `bytes`) of each token; a token starts where the
-        // previous one ends.
-        let mut tokens: Vec<(u64, usize)> = Vec::new();
+        // (hash, start, end in `bytes`) of each token.
+        let mut tokens: Vec<(u64, u32, u32)> = Vec::new();
         let mut row_ends: Vec<usize> = Vec::with_capacity(ROWS);
         let mut ids: Vec<u32> = Vec::new();
         let mut id_ends: Vec<usize> = Vec::with_capacity(ROWS);
@@ -243,26 +242,27 @@ impl Word2Vec {
             row_ends.clear();
             for text in texts.by_ref().take(ROWS) {
                 if let Some(t) = text {
-                    self.tokenizer.for_each_token(t, &mut buf, |tok| {
-                        bytes.extend_from_slice(tok.as_bytes());
-                        tokens.push((self.index.hash(tok), bytes.len()));
-                    });
+                    self.tokenizer
+                        .cut_into(t, &mut bytes, &mut buf, |tok, start, end| {
+                            tokens.push((self.index.hash(tok), start as u32, end as u32));
+                        });
                 }
                 row_ends.push(tokens.len());
             }
             ids.clear();
             id_ends.clear();
-            let (mut token, mut start) = (0, 0);
+            let mut token = 0;
             for &end in &row_ends {
                 while token < end {
-                    if let Some(&(hash, _)) = tokens.get(token + AHEAD) {
+                    if let Some(&(hash, _, _)) = tokens.get(token + AHEAD) {
                         self.index.prefetch(hash);
                     }
-                    let (hash, stop) = tokens[token];
-                    if let Some(id) = self.index.get_hashed(hash, &bytes[start..stop]) {
+                    let (hash, start, stop) = tokens[token];
+                    let word = &bytes[start as usize..stop as usize];
+                    if let Some(id) = self.index.get_hashed(hash, word) {
                         ids.push(id);
                     }
-                    (token, start) = (token + 1, stop);
+                    token += 1;
                 }
                 id_ends.push(ids.len());
             }
@@ -284,33 +284,24 @@ impl Word2Vec {
     /// The mean of the vectors of `ids` into `out`, summed in the order of
     /// `ids` (looking every token up first lets the loads of their
     /// vectors overlap); false, leaving `out` zero, when `ids` is empty.
+    /// Each vector is added to `out` whole, so the additions to different
+    /// elements are independent and overlap; each element still sums its
+    /// ids in order, from zero.
     #[inline(always)]
     fn mean_of(&self, ids: &[u32], out: &mut [f32]) -> bool {
+        out.iter_mut().for_each(|x| *x = 0.0);
         if ids.is_empty() {
-            out.iter_mut().for_each(|x| *x = 0.0);
             return false;
         }
-        let (dim, inv) = (self.dim, 1.0 / ids.len() as f32);
-        let full = dim / 8 * 8;
-        for c in (0..full).step_by(8) {
-            let mut acc = [0.0f32; 8];
-            for &id in ids {
-                let v = &self.vectors[id as usize * dim + c..][..8];
-                for l in 0..8 {
-                    acc[l] += v[l];
-                }
-            }
-            for l in 0..8 {
-                out[c + l] = acc[l] * inv;
+        let dim = self.dim;
+        for &id in ids {
+            let row = &self.vectors[id as usize * dim..][..dim];
+            for (o, x) in out.iter_mut().zip(row) {
+                *o += *x;
             }
         }
-        for (c, o) in out.iter_mut().enumerate().skip(full) {
-            let mut acc = 0.0f32;
-            for &id in ids {
-                acc += self.vectors[id as usize * dim + c];
-            }
-            *o = acc * inv;
-        }
+        let inv = 1.0 / ids.len() as f32;
+        out.iter_mut().for_each(|x| *x *= inv);
         true
     }
 
