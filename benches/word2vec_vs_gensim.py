@@ -21,7 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import DATA, quiver_sql, run_measured, table, tokenize  # noqa: E402
+from common import DATA, quiver_binary, quiver_sql, run_measured, table, tokenize  # noqa: E402
 
 DIM, WINDOW, MIN_COUNT, NEGATIVE, SAMPLE, EPOCHS = 100, 5, 5, 5, 1e-3, 5
 
@@ -68,6 +68,20 @@ def overlap(kv_a, kv_b, words, k=10):
     return total / len(words)
 
 
+def warm_embed(wh, model):
+    """The same query in one quiver process whose model is already loaded
+    (as in a server or a shell session, and as numpy's side has its vectors
+    in memory before its clock starts): the statement's own elapsed time."""
+    import re
+    import subprocess
+
+    q = f"SELECT count(embed('{model}', summary)) FROM pypi"
+    out = subprocess.run(
+        ["script", "-qc", f"{quiver_binary()} --warehouse {wh} -c \"SELECT embed('{model}', 'x') IS NULL\" -c \"{q}\"",
+         "/dev/null"], check=True, capture_output=True, text=True).stdout
+    return float(re.findall(r"in ([0-9.]+) s", out)[-1])
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--data", default=str(DATA))
@@ -88,8 +102,6 @@ def main():
     quiver_sql(wh, f"CREATE EXTERNAL TABLE pypi STORED AS PARQUET LOCATION '{args.data}'")
     rows = []
     for algorithm in args.algorithms.split(","):
-        g1 = run_gensim(args, algorithm, 1, str(work / f"gensim-{algorithm}-1.txt"))
-        g2 = run_gensim(args, algorithm, 2, str(work / f"gensim-{algorithm}-2.txt"))
         exported = work / f"quiver-{algorithm}.txt"
         sql = (
             f"CREATE OR REPLACE MODEL m_{algorithm} TYPE word2vec OPTIONS (dim = {DIM}, window = {WINDOW}, "
@@ -98,10 +110,22 @@ def main():
             f"COPY MODEL m_{algorithm} TO '{exported}'; "
             f"SELECT metric, step, value FROM model_metrics('m_{algorithm}')"
         )
-        wall, mib, metrics = quiver_sql(wh, sql)
-        m = {}
-        for r in metrics:
-            m.setdefault(r["metric"], []).append(r["value"])
+        # gensim and quiver alternate (gensim seed 1, quiver, gensim seed 2,
+        # quiver again) and each quiver run is compared with the gensim run
+        # just before it: this machine's speed for memory-bound work swings
+        # by up to 2x over minutes, so runs far apart in time do not compare.
+        pairs = []
+        for seed in (1, 2):
+            g = run_gensim(args, algorithm, seed, str(work / f"gensim-{algorithm}-{seed}.txt"))
+            wall, mib, metrics = quiver_sql(wh, sql)
+            m = {}
+            for r in metrics:
+                m.setdefault(r["metric"], []).append(r["value"])
+            pairs.append((g, wall, mib, m))
+            ratio = (m["trained_tokens"][0] * EPOCHS / m["train_seconds"][0]) / (g["raw"] / g["seconds"])
+            print(f"{algorithm} pair {seed}: gensim {g['seconds']:.1f}s, quiver {m['train_seconds'][0]:.1f}s "
+                  f"training: {ratio:.2f}x", flush=True)
+        (g1, wall, mib, m), g2 = pairs[0], pairs[1][0]
         q_seconds = m["train_seconds"][0]
         q_words = m["trained_tokens"][0] * EPOCHS
         g_words = g1["raw"]
@@ -152,13 +176,14 @@ def main():
 
     # Three runs of each, interleaved, medians compared: a single run of
     # either moves by 20% or more on this machine.
-    numpy_runs, quiver_runs = [], []
+    numpy_runs, quiver_runs, warm_runs = [], [], []
     for _ in range(3):
         numpy_s, n, counts, means = numpy_means()
         numpy_runs.append(numpy_s)
         del means
         sec, mib, r = quiver_sql(wh, f"SELECT count(embed('m_{algorithm}', summary)) AS embedded FROM pypi")
         quiver_runs.append((sec, mib, r))
+        warm_runs.append(warm_embed(wh, f"m_{algorithm}"))
     numpy_s = statistics.median(numpy_runs)
     sec = statistics.median(s for s, _, _ in quiver_runs)
     mib = max(m for _, m, _ in quiver_runs)
@@ -166,6 +191,9 @@ def main():
     print()
     print("numpy runs (s): " + ", ".join(f"{x:.2f}" for x in numpy_runs))
     print("quiver runs (s): " + ", ".join(f"{x:.3f}" for x, _, _ in quiver_runs))
+    warm = statistics.median(warm_runs)
+    print("quiver warm runs (s): " + ", ".join(f"{x:.3f}" for x in warm_runs)
+          + f"; median {warm:.3f} s, {n / warm:,.0f} titles/s, {numpy_s / warm:.1f}x numpy")
     table([[f"{n:,}", f"{n / numpy_s:,.0f}", f"{n / sec:,.0f}", f"{numpy_s / sec:.1f}x", f"{mib:,.0f}",
             r[0]["embedded"], int((counts > 0).sum())]],
           ["titles", "numpy sparse titles/s (median)", "quiver embed titles/s (median)", "ratio",
