@@ -232,7 +232,7 @@ impl Word2Vec {
         let mut buf = String::new();
         let mut bytes: Vec<u8> = Vec::new();
         // (hash, start, end in `bytes`) of each token.
-        let mut tokens: Vec<(u64, u32, u32)> = Vec::new();
+        let mut tokens: Vec<(u64, usize, usize)> = Vec::new();
         let mut row_ends: Vec<usize> = Vec::with_capacity(ROWS);
         let mut ids: Vec<u32> = Vec::new();
         let mut id_ends: Vec<usize> = Vec::with_capacity(ROWS);
@@ -244,7 +244,7 @@ impl Word2Vec {
                 if let Some(t) = text {
                     self.tokenizer
                         .cut_into(t, &mut bytes, &mut buf, |tok, start, end| {
-                            tokens.push((self.index.hash(tok), start as u32, end as u32));
+                            tokens.push((self.index.hash(tok), start, end));
                         });
                 }
                 row_ends.push(tokens.len());
@@ -258,7 +258,7 @@ impl Word2Vec {
                         self.index.prefetch(hash);
                     }
                     let (hash, start, stop) = tokens[token];
-                    let word = &bytes[start as usize..stop as usize];
+                    let word = &bytes[start..stop];
                     if let Some(id) = self.index.get_hashed(hash, word) {
                         ids.push(id);
                     }
