@@ -23,25 +23,32 @@ impl Default for Tokenizer {
 
 impl Tokenizer {
     /// Calls `f` with each token of `text`, in order. `buf` is scratch space
-    /// reused across calls. A token of ASCII letters and digits that needs
-    /// no lower-casing is passed straight from `text`, without a copy.
+    /// reused across calls.
     ///
     /// Text that is all ASCII (most titles) is cut 64 bytes at a time: a
     /// bit mask says which bytes are letters or digits, and each token is
     /// found from it with two bit scans instead of a test per byte.
     #[inline]
     pub fn for_each_token(&self, text: &str, buf: &mut String, mut f: impl FnMut(&str)) {
-        if text.is_ascii() {
-            let text = if self.lowercase {
-                buf.clear();
-                buf.push_str(text);
-                buf.make_ascii_lowercase();
-                buf.as_str()
-            } else {
-                text
-            };
-            return ascii_tokens(text.as_bytes(), |start, end| f(&text[start..end]));
+        if !text.is_ascii() {
+            return self.mixed_tokens(text, buf, f);
         }
+        let text = if self.lowercase {
+            buf.clear();
+            buf.push_str(text);
+            buf.make_ascii_lowercase();
+            buf.as_str()
+        } else {
+            text
+        };
+        ascii_tokens(text.as_bytes(), |start, end| f(&text[start..end]));
+    }
+
+    /// [`Self::for_each_token`] of text that is not all ASCII, read byte by
+    /// byte and, past ASCII, character by character. A token of ASCII
+    /// letters and digits that needs no lower-casing is passed straight
+    /// from `text`, without a copy.
+    fn mixed_tokens(&self, text: &str, buf: &mut String, mut f: impl FnMut(&str)) {
         let bytes = text.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
@@ -106,7 +113,7 @@ impl Tokenizer {
                 f(&out[base + start..base + end], base + start, base + end)
             });
         }
-        self.for_each_token(text, buf, |token| {
+        self.mixed_tokens(text, buf, |token| {
             let start = out.len();
             out.extend_from_slice(token.as_bytes());
             f(token.as_bytes(), start, out.len());
@@ -195,11 +202,10 @@ fn alnum_mask(chunk: &[u8]) -> u64 {
                 &block
             }
         };
-        let mut mask = 0u64;
-        for (i, lane) in bytes.chunks_exact(16).enumerate() {
-            mask |= u64::from(alnum_mask16(lane.try_into().unwrap_or(&[0; 16]))) << (16 * i);
-        }
-        mask
+        let (lanes, _) = bytes.as_chunks::<16>();
+        lanes.iter().enumerate().fold(0u64, |mask, (i, lane)| {
+            mask | u64::from(alnum_mask16(lane)) << (16 * i)
+        })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

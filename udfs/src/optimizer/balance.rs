@@ -4,11 +4,12 @@
 //! read by 2 partitions leaves one core 4/7 of the rows. That is nothing for
 //! a scan, but a model function (`embed`, `tag`, `tag_scores`,
 //! `cluster_assign`: those whose result field pins a model version, see
-//! [`crate::functions::model_args`]) costs many times the reading, and the query waits for the slower core. When a
-//! projection, filter, sort (the top k by similarity to a text) or partial
-//! aggregate calls one of them straight over a scan, [`SpreadModelCalls`]
-//! deals the scan's batches out round-robin first (a `RepartitionExec`), so
-//! each core takes an equal share of the calls.
+//! [`crate::functions::model_args`]) costs many times the reading, and the
+//! query waits for the slower core. When a projection, filter, sort (the
+//! top k by similarity to a text) or partial aggregate calls one of them
+//! straight over a scan, [`SpreadModelCalls`] deals the scan's batches out
+//! round-robin first (a `RepartitionExec`), so each core takes an equal
+//! share of the calls.
 //!
 //! Only a scan with no output ordering is spread, under a node that asks
 //! nothing of how its input is partitioned: dealing batches out reorders
