@@ -37,6 +37,12 @@ impl<'a> SharedRows<'a> {
         }
     }
 
+    /// Row `i`, to read. Panics when `i` is out of range.
+    #[inline]
+    pub fn read(&self, i: usize) -> &[f32] {
+        self.row(i)
+    }
+
     /// Row `i`. Panics when `i` is out of range.
     #[inline]
     #[allow(clippy::mut_from_ref)]

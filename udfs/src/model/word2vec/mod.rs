@@ -163,7 +163,7 @@ impl Word2Vec {
         self.index.get(word)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn vector(&self, id: u32) -> &[f32] {
         let i = id as usize * self.dim;
         &self.vectors[i..i + self.dim]
@@ -273,9 +273,7 @@ impl Word2Vec {
                     let row = &self.vectors[id as usize * dim..(id as usize + 1) * dim];
                     row.iter().step_by(16).for_each(prefetch);
                 }
-                let at = values.len();
-                values.resize(at + dim, 0.0);
-                valid.push(self.mean_of(&ids[first..last], &mut values[at..]));
+                valid.push(self.push_mean(&ids[first..last], values));
                 first = last;
             }
         }
@@ -284,25 +282,45 @@ impl Word2Vec {
     /// The mean of the vectors of `ids` into `out`, summed in the order of
     /// `ids` (looking every token up first lets the loads of their
     /// vectors overlap); false, leaving `out` zero, when `ids` is empty.
-    /// Each vector is added to `out` whole, so the additions to different
-    /// elements are independent and overlap; each element still sums its
-    /// ids in order, from zero.
     #[inline(always)]
     fn mean_of(&self, ids: &[u32], out: &mut [f32]) -> bool {
-        out.iter_mut().for_each(|x| *x = 0.0);
-        if ids.is_empty() {
+        let Some((&first, rest)) = ids.split_first() else {
+            out.fill(0.0);
             return false;
-        }
-        let dim = self.dim;
-        for &id in ids {
-            let row = &self.vectors[id as usize * dim..][..dim];
-            for (o, x) in out.iter_mut().zip(row) {
+        };
+        out.copy_from_slice(self.vector(first));
+        self.add_and_scale(rest, out);
+        true
+    }
+
+    /// `mean_of` appended to `values` (zeros when `ids` is empty), writing
+    /// each output float once before the sums rather than zeroing it first:
+    /// the output is the largest stream `embed` writes.
+    #[inline(always)]
+    fn push_mean(&self, ids: &[u32], values: &mut Vec<f32>) -> bool {
+        let at = values.len();
+        let Some((&first, rest)) = ids.split_first() else {
+            values.resize(at + self.dim, 0.0);
+            return false;
+        };
+        values.extend_from_slice(self.vector(first));
+        self.add_and_scale(rest, &mut values[at..]);
+        true
+    }
+
+    /// Adds the vectors of `rest` to `out`, which holds the first of the
+    /// row's vectors, then divides by the row's count. Each vector is added
+    /// to `out` whole, so the additions to different elements are
+    /// independent and overlap; each element still sums its ids in order.
+    #[inline(always)]
+    fn add_and_scale(&self, rest: &[u32], out: &mut [f32]) {
+        for &id in rest {
+            for (o, x) in out.iter_mut().zip(self.vector(id)) {
                 *o += *x;
             }
         }
-        let inv = 1.0 / ids.len() as f32;
+        let inv = 1.0 / (rest.len() + 1) as f32;
         out.iter_mut().for_each(|x| *x *= inv);
-        true
     }
 
     /// Unit-length copies of the vectors (zero vectors stay zero), built on

@@ -3,6 +3,11 @@
 //! linearly decaying learning rate), over the encoded corpus, by several
 //! threads that share the weights without locks (Hogwild).
 //!
+//! Skip-gram draws each sentence's pairs and their negatives first, then
+//! trains the pairs in order, fetching the rows of the pair two ahead while
+//! it works: the same draws and updates as drawing pair by pair, with the
+//! memory loads overlapped.
+//!
 //! With one thread and a seed, training is bit-for-bit reproducible.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -365,10 +370,11 @@ impl Shard<'_> {
         let mut neu1 = vec![0.0f32; dim];
         let mut neu1e = vec![0.0f32; dim];
         let mut kept: Vec<u32> = Vec::with_capacity(1024);
-        let mut batch: Vec<(u32, f32)> = Vec::with_capacity(p.negative + 1);
         let (mut loss, mut examples, mut effective) = (0.0f64, 0u64, 0u64);
         let mut since_report = 0u64;
         let mut alpha = p.alpha;
+        let mut pairs: Vec<(u32, usize, usize)> = Vec::new();
+        let mut drawn: Vec<u32> = Vec::new();
         for si in from..to {
             let sentence = corpus.sentence(si);
             kept.clear();
@@ -379,13 +385,12 @@ impl Shard<'_> {
                 }
             }
             effective += kept.len() as u64;
-            for i in 0..kept.len() {
-                let b = rng.below(p.window as u64) as usize;
-                let reach = p.window - b;
-                let lo = i.saturating_sub(reach);
-                let hi = (i + reach + 1).min(kept.len());
-                let center = kept[i];
-                if p.cbow {
+            if p.cbow {
+                for i in 0..kept.len() {
+                    let b = rng.below(p.window as u64) as usize;
+                    let reach = p.window - b;
+                    let lo = i.saturating_sub(reach);
+                    let hi = (i + reach + 1).min(kept.len());
                     neu1.iter_mut().for_each(|x| *x = 0.0);
                     let mut count = 0usize;
                     for (j, &ctx) in kept.iter().enumerate().take(hi).skip(lo) {
@@ -399,10 +404,9 @@ impl Shard<'_> {
                     }
                     let inv = 1.0 / count as f32;
                     neu1.iter_mut().for_each(|x| *x *= inv);
-                    let (l, e) = negative_step(
-                        &neu1, center, alpha, &mut neu1e, &mut batch, &mut rng, w_out, tables,
-                        negatives, p.negative,
-                    );
+                    drawn.clear();
+                    draw_targets(kept[i], &mut drawn, &mut rng, negatives, p.negative);
+                    let (l, e) = targets_step(&neu1, &drawn, alpha, &mut neu1e, w_out, tables);
                     loss += l;
                     examples += e;
                     for (j, &ctx) in kept.iter().enumerate().take(hi).skip(lo) {
@@ -410,20 +414,37 @@ impl Shard<'_> {
                             axpy(1.0, &neu1e, w_in.row(ctx as usize));
                         }
                     }
-                } else {
-                    for (j, &ctx) in kept.iter().enumerate().take(hi).skip(lo) {
-                        if j == i {
-                            continue;
-                        }
-                        let input = w_in.row(ctx as usize);
-                        let (l, e) = negative_step(
-                            input, center, alpha, &mut neu1e, &mut batch, &mut rng, w_out, tables,
-                            negatives, p.negative,
-                        );
-                        loss += l;
-                        examples += e;
-                        axpy(1.0, &neu1e, input);
+                }
+            } else {
+                // Every pair of the sentence and its targets, drawn first,
+                // so that each pair's rows can be fetched a few pairs ahead.
+                pairs.clear();
+                drawn.clear();
+                for i in 0..kept.len() {
+                    let b = rng.below(p.window as u64) as usize;
+                    let reach = p.window - b;
+                    let lo = i.saturating_sub(reach);
+                    let hi = (i + reach + 1).min(kept.len());
+                    for j in (lo..hi).filter(|&j| j != i) {
+                        let start = drawn.len();
+                        draw_targets(kept[i], &mut drawn, &mut rng, negatives, p.negative);
+                        pairs.push((kept[j], start, drawn.len()));
                     }
+                }
+                for k in 0..pairs.len() {
+                    if let Some(&(ctx, from, to)) = pairs.get(k + PAIRS_AHEAD) {
+                        prefetch_row(w_in, ctx);
+                        for &w in &drawn[from..to] {
+                            prefetch_row(w_out, w);
+                        }
+                    }
+                    let (ctx, from, to) = pairs[k];
+                    let input = w_in.row(ctx as usize);
+                    let (l, e) =
+                        targets_step(input, &drawn[from..to], alpha, &mut neu1e, w_out, tables);
+                    loss += l;
+                    examples += e;
+                    axpy(1.0, &neu1e, input);
                 }
             }
             since_report += sentence.len() as u64;
@@ -449,43 +470,60 @@ impl Shard<'_> {
     }
 }
 
-/// One positive example (`input` predicts `center`) and its negatives:
-/// the targets are drawn first and all their dot products computed before
-/// any update, so that the rows they read are fetched from memory together
-/// rather than one after the other. Adds the input's gradient to `neu1e`
-/// (zeroed first) and updates the output rows; returns the summed loss and
-/// the number of examples.
+/// Appends an example's targets to `drawn`: the centre word, then
+/// `negative` draws from the noise distribution, leaving out draws of the
+/// centre word itself, as word2vec and gensim do.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn negative_step(
-    input: &[f32],
+fn draw_targets(
     center: u32,
-    alpha: f32,
-    neu1e: &mut [f32],
-    batch: &mut Vec<(u32, f32)>,
+    drawn: &mut Vec<u32>,
     rng: &mut Rng,
-    w_out: &SharedRows,
-    tables: &Tables,
     negatives: &AliasTable,
     negative: usize,
-) -> (f64, u64) {
-    batch.clear();
-    batch.push((center, 1.0));
+) {
+    drawn.push(center);
     for _ in 0..negative {
         let n = negatives.sample(rng);
         if n != center {
-            batch.push((n, 0.0));
+            drawn.push(n);
         }
     }
+}
+
+/// How many pairs ahead skip-gram fetches a pair's rows.
+const PAIRS_AHEAD: usize = 2;
+
+#[inline(always)]
+fn prefetch_row(w: &SharedRows, i: u32) {
+    for x in w.read(i as usize).iter().step_by(16) {
+        crate::model::word_index::prefetch(x);
+    }
+}
+
+/// One positive example (`input` predicts `targets[0]`) and its negatives
+/// (the rest of `targets`): all the dot products are taken before any
+/// update, so that the rows they read are fetched from memory together
+/// rather than one after the other. Sets `neu1e` to the input's gradient
+/// and updates the output rows; returns the summed loss and the number of
+/// examples.
+#[inline(always)]
+fn targets_step(
+    input: &[f32],
+    targets: &[u32],
+    alpha: f32,
+    neu1e: &mut [f32],
+    w_out: &SharedRows,
+    tables: &Tables,
+) -> (f64, u64) {
     let mut f = [0.0f32; 128];
-    let m = batch.len().min(f.len());
-    for (fi, &(target, _)) in f.iter_mut().zip(batch.iter()) {
-        *fi = dot(input, w_out.row(target as usize));
+    let m = targets.len().min(f.len());
+    for (fi, &target) in f.iter_mut().zip(targets) {
+        *fi = dot(input, w_out.read(target as usize));
     }
     neu1e.iter_mut().for_each(|x| *x = 0.0);
     let mut loss = 0.0f64;
-    for (&fi, &(target, label)) in f[..m].iter().zip(batch.iter()) {
-        let (g, l) = tables.step(fi, label);
+    for (i, (&fi, &target)) in f[..m].iter().zip(targets).enumerate() {
+        let (g, l) = tables.step(fi, if i == 0 { 1.0 } else { 0.0 });
         loss += l as f64;
         let g = g * alpha;
         let out = w_out.row(target as usize);
