@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use super::corpus::Corpus;
 use super::hogwild::SharedRows;
+use crate::model::word_index::prefetch;
 
 /// What training needs to know; `Word2VecOptions` checks and fills it.
 #[derive(Debug, Clone, PartialEq)]
@@ -493,11 +494,11 @@ fn draw_targets(
 /// How many pairs ahead skip-gram fetches a pair's rows.
 const PAIRS_AHEAD: usize = 2;
 
+/// Asks for row `i` to be brought into cache, a line (16 floats) at a time,
+/// as `embed` does with the rows it is about to sum.
 #[inline(always)]
 fn prefetch_row(w: &SharedRows, i: u32) {
-    for x in w.read(i as usize).iter().step_by(16) {
-        crate::model::word_index::prefetch(x);
-    }
+    w.read(i as usize).iter().step_by(16).for_each(prefetch);
 }
 
 /// One positive example (`input` predicts `targets[0]`) and its negatives
@@ -552,18 +553,13 @@ fn evaluate(
     let mut rng = Rng::new(p.seed ^ 0xE7A1);
     let mut neu1 = vec![0.0f32; p.dim];
     let (mut loss, mut examples) = (0.0f64, 0u64);
+    let mut drawn = Vec::with_capacity(p.negative + 1);
     let mut score = |input: &[f32], center: u32, rng: &mut Rng| {
-        for d in 0..=p.negative {
-            let (target, label) = if d == 0 {
-                (center, 1.0)
-            } else {
-                let n = negatives.sample(rng);
-                if n == center {
-                    continue;
-                }
-                (n, 0.0)
-            };
-            let (_, l) = tables.step(dot(input, w_out.row(target as usize)), label);
+        drawn.clear();
+        draw_targets(center, &mut drawn, rng, negatives, p.negative);
+        for (i, &target) in drawn.iter().enumerate() {
+            let label = if i == 0 { 1.0 } else { 0.0 };
+            let (_, l) = tables.step(dot(input, w_out.read(target as usize)), label);
             loss += l as f64;
             examples += 1;
         }
