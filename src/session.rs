@@ -17,6 +17,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 use quiver_udfs::ModelStore;
+use quiver_udfs::nan_safe::NanSafeParquetFormatFactory;
 
 use crate::statement::{self, ddl, model};
 use crate::warehouse::{Warehouse, WarehouseSchema};
@@ -112,6 +113,10 @@ impl QuiverSession {
             .with_query_planner(Arc::new(quiver_udfs::optimizer::QuiverQueryPlanner))
             .with_physical_optimizer_rules(quiver_udfs::optimizer::physical_optimizer_rules())
             .build();
+        // Parquet float bounds that could hide a NaN are not used to prune
+        // or to answer aggregates (see quiver_udfs::nan_safe).
+        let mut state = state;
+        state.register_file_format(Arc::new(NanSafeParquetFormatFactory::default()), true)?;
         let ctx = SessionContext::new_with_state(state);
         let schema = Arc::new(WarehouseSchema::new(Arc::clone(&warehouse)));
         let catalog = MemoryCatalogProvider::new();

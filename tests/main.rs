@@ -7,6 +7,7 @@ mod cli;
 mod demo;
 mod docs;
 mod flight;
+mod parquet_nan;
 mod persistence;
 mod slt;
 mod word2vec;

@@ -10,7 +10,6 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::{DataFusionError, Result, SchemaExt, not_impl_err};
 use datafusion::datasource::TableProvider;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
@@ -23,6 +22,7 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::StreamExt;
+use quiver_udfs::nan_safe::{NanFreeColumns, NanSafeParquetFormat};
 use quiver_udfs::objects::delete_prefix;
 
 use super::{Warehouse, WriteMode};
@@ -46,8 +46,8 @@ impl WarehouseTable {
         name: &str,
         files: &[String],
     ) -> Result<Self> {
-        let options =
-            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let options = ListingOptions::new(Arc::new(NanSafeParquetFormat::default()))
+            .with_file_extension(".parquet");
         let urls = files
             .iter()
             .map(|f| ListingTableUrl::parse(warehouse.file_url(f)))
@@ -163,11 +163,15 @@ impl TableSink {
             .build();
         let mut parquet = AsyncArrowWriter::try_new(writer, Arc::clone(&self.schema), Some(props))?;
         let mut rows = 0u64;
+        let mut nan_free = NanFreeColumns::new(&self.schema);
         while let Some(batch) = data.next().await {
             let batch = batch?;
             rows += batch.num_rows() as u64;
+            nan_free.observe(&batch);
             parquet.write(&batch).await?;
         }
+        // Readers may trust the float bounds of the columns listed here.
+        parquet.append_key_value_metadata(nan_free.key_value());
         parquet.close().await?;
         Ok(rows)
     }

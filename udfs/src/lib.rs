@@ -7,6 +7,7 @@
 
 pub mod functions;
 pub mod model;
+pub mod nan_safe;
 pub mod objects;
 pub mod optimizer;
 pub mod store;
