@@ -10,4 +10,5 @@ mod flight;
 mod parquet_nan;
 mod persistence;
 mod slt;
+mod top_k_seed;
 mod word2vec;

@@ -11,6 +11,7 @@
 pub mod balance;
 pub mod sample;
 pub mod sample_exec;
+pub mod seed;
 
 pub use balance::{SpreadModelCalls, physical_optimizer_rules};
 pub use sample_exec::QuiverQueryPlanner;

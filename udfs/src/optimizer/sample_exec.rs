@@ -445,9 +445,11 @@ impl QueryPlanner for QuiverQueryPlanner {
         logical_plan: &LogicalPlan,
         state: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(SampleExtensionPlanner)])
-            .create_physical_plan(logical_plan, state)
-            .await
+        let plan =
+            DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(SampleExtensionPlanner)])
+                .create_physical_plan(logical_plan, state)
+                .await?;
+        super::seed::seed_top_k(plan, state).await
     }
 }
 
