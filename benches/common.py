@@ -71,6 +71,25 @@ def quiver_sql(warehouse, sql, fmt="json"):
     return seconds, mib, rows
 
 
+def quiver_warm(warehouse, sql, runs=3, warmups=1, setup="SELECT 1"):
+    """`sql` run `warmups` + `runs` times in one quiver process after
+    `setup` (a warm process, as DuckDB and DataFusion are warm in the
+    caller's): the best of the statement's own elapsed times after the
+    warm-ups, in seconds. The shell prints them only on a terminal, hence
+    `script`."""
+    import shlex
+
+    args = [quiver_binary(), "--warehouse", str(warehouse), "-c", setup]
+    for _ in range(warmups + runs):
+        args += ["-c", sql]
+    out = subprocess.run(["script", "-qc", shlex.join(args), "/dev/null"],
+                         check=True, capture_output=True, text=True).stdout
+    times = [float(t) for t in re.findall(r"in ([0-9.]+) s", out)]
+    if len(times) != 1 + warmups + runs:
+        raise RuntimeError(f"expected {1 + warmups + runs} timings from quiver, got {len(times)}: {out[-2000:]}")
+    return min(times[1 + warmups:])
+
+
 def table(rows, headers):
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     line = lambda r: "| " + " | ".join(str(x).ljust(w) for x, w in zip(r, widths)) + " |"

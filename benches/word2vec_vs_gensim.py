@@ -21,7 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import DATA, quiver_binary, quiver_sql, run_measured, table, tokenize  # noqa: E402
+from common import DATA, quiver_binary, quiver_sql, quiver_warm, run_measured, table, tokenize  # noqa: E402
 
 DIM, WINDOW, MIN_COUNT, NEGATIVE, SAMPLE, EPOCHS = 100, 5, 5, 5, 1e-3, 5
 
@@ -72,14 +72,8 @@ def warm_embed(wh, model):
     """The same query in one quiver process whose model is already loaded
     (as in a server or a shell session, and as numpy's side has its vectors
     in memory before its clock starts): the statement's own elapsed time."""
-    import re
-    import subprocess
-
-    q = f"SELECT count(embed('{model}', summary)) FROM pypi"
-    out = subprocess.run(
-        ["script", "-qc", f"{quiver_binary()} --warehouse {wh} -c \"SELECT embed('{model}', 'x') IS NULL\" -c \"{q}\"",
-         "/dev/null"], check=True, capture_output=True, text=True).stdout
-    return float(re.findall(r"in ([0-9.]+) s", out)[-1])
+    return quiver_warm(wh, f"SELECT count(embed('{model}', summary)) FROM pypi", runs=1, warmups=0,
+                       setup=f"SELECT embed('{model}', 'x') IS NULL")
 
 
 def main():
