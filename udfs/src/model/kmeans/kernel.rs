@@ -45,10 +45,9 @@ impl Centroids {
         &self.values[i * self.dim..(i + 1) * self.dim]
     }
 
-    /// For each of `n` points in `points` (row-major, `n * dim`): the nearest
-    /// centroid and its distance in the model's metric (squared Euclidean or
-    /// `1 - cos`). `dots` is scratch space of `BLOCK * k`.
-    pub fn assign_block(&self, points: &[f32], out: &mut [(u32, f32)], dots: &mut Vec<f32>) {
+    /// The dot products of each of `n` points in `points` (row-major, `n *
+    /// dim`) with every centroid, `n * k` in `dots` (one matrix product).
+    pub fn dots_block<'a>(&self, points: &[f32], dots: &'a mut Vec<f32>) -> &'a [f32] {
         let n = points.len() / self.dim;
         dots.resize(n * self.k, 0.0);
         let x = ArrayView2::from_shape((n, self.dim), points).expect("points are n x dim");
@@ -57,7 +56,14 @@ impl Centroids {
         let mut d = ArrayViewMut2::from_shape((n, self.k), &mut dots[..n * self.k])
             .expect("dots are n x k");
         general_mat_mul(1.0, &x, &c.t(), 0.0, &mut d);
-        for (i, row) in dots[..n * self.k].chunks(self.k).enumerate() {
+        &dots[..n * self.k]
+    }
+
+    /// For each of `n` points in `points` (row-major, `n * dim`): the nearest
+    /// centroid and its distance in the model's metric (squared Euclidean or
+    /// `1 - cos`). `dots` is scratch space of `BLOCK * k`.
+    pub fn assign_block(&self, points: &[f32], out: &mut [(u32, f32)], dots: &mut Vec<f32>) {
+        for (i, row) in self.dots_block(points, dots).chunks(self.k).enumerate() {
             let (mut best, mut best_score) = (0u32, f32::INFINITY);
             for (j, &dot) in row.iter().enumerate() {
                 // The point's own norm is the same for every centroid.

@@ -114,7 +114,9 @@ fn too_few(k: usize, distinct: usize) -> DataFusionError {
     ))
 }
 
-/// k-means++ (D² sampling) over `points`, optionally weighted.
+/// k-means++ (D² sampling) over `points`, optionally weighted, greedy as
+/// scikit-learn's: each step draws 2 + ln k candidates by D² and keeps the
+/// one that lowers the total (weighted) D² most.
 fn plus_plus(
     points: &[f32],
     dim: usize,
@@ -123,6 +125,7 @@ fn plus_plus(
     rng: &mut Rng,
 ) -> Result<Vec<f32>> {
     let n = points.len() / dim;
+    let trials = 2 + (k as f64).ln() as usize;
     let first = match weights {
         Some(w) => draw(w, w.iter().map(|&x| x as f64).sum(), rng),
         None => rng.below(n as u64) as usize,
@@ -138,12 +141,69 @@ fn plus_plus(
         if total <= 0.0 {
             return Err(too_few(k, found));
         }
-        let next = draw(&weighted, total, rng);
-        let c = points[next * dim..(next + 1) * dim].to_vec();
-        update_nearest(points, dim, &c, &mut d2);
-        centroids.extend_from_slice(&c);
+        let candidates: Vec<usize> = (0..trials).map(|_| draw(&weighted, total, rng)).collect();
+        let potentials = potentials(points, dim, weights, &d2, &candidates);
+        let best = (0..trials)
+            .min_by(|&a, &b| potentials[a].total_cmp(&potentials[b]))
+            .unwrap_or(0);
+        let c = &points[candidates[best] * dim..(candidates[best] + 1) * dim];
+        update_nearest(points, dim, c, &mut d2);
+        centroids.extend_from_slice(c);
     }
     Ok(centroids)
+}
+
+/// For each candidate point, the total (weighted) D² if it joined the
+/// centroids whose D² is `d2`: a block of points at a time, its distances
+/// to all candidates one matrix product. Summed over fixed ranges in order,
+/// so the result does not depend on the number of threads.
+fn potentials(
+    points: &[f32],
+    dim: usize,
+    weights: Option<&[f32]>,
+    d2: &[f32],
+    candidates: &[usize],
+) -> Vec<f64> {
+    let n = d2.len();
+    let per_range = n.div_ceil(RANGES).max(1);
+    let values: Vec<f32> = candidates
+        .iter()
+        .flat_map(|&c| points[c * dim..(c + 1) * dim].iter().copied())
+        .collect();
+    let rows = Centroids::new(values, dim, false);
+    let partials: Vec<Vec<f64>> = points
+        .par_chunks(per_range * dim)
+        .enumerate()
+        .map(|(r, range)| {
+            let mut sums = vec![0.0f64; rows.k];
+            let mut dots = Vec::new();
+            for (b, block) in range.chunks(BLOCK * dim).enumerate() {
+                let first = r * per_range + b * BLOCK;
+                for (j, (dots, p)) in rows
+                    .dots_block(block, &mut dots)
+                    .chunks(rows.k)
+                    .zip(block.chunks(dim))
+                    .enumerate()
+                {
+                    let i = first + j;
+                    let w = weights.map_or(1.0, |w| w[i]) as f64;
+                    let xx: f32 = p.iter().map(|v| v * v).sum();
+                    for ((sum, dot), cc) in sums.iter_mut().zip(dots).zip(&rows.norms) {
+                        let dist = (xx + cc - 2.0 * dot).max(0.0);
+                        *sum += w * dist.min(d2[i]) as f64;
+                    }
+                }
+            }
+            sums
+        })
+        .collect();
+    let mut total = vec![0.0f64; rows.k];
+    for partial in partials {
+        for (t, p) in total.iter_mut().zip(partial) {
+            *t += p;
+        }
+    }
+    total
 }
 
 /// Points per cluster that k-means++ seeds from: above `INIT_SAMPLE_PER_K
