@@ -258,9 +258,29 @@ fn parallel_init(points: &[f32], dim: usize, k: usize, rng: &mut Rng) -> Result<
         let picked: Vec<usize> = (0..n)
             .filter(|&i| (rng.unit() as f64) < oversample * d2[i] as f64 / total)
             .collect();
-        for &i in &picked {
-            update_nearest(points, dim, &points[i * dim..(i + 1) * dim], &mut d2);
+        if picked.is_empty() {
+            continue;
         }
+        // The round's candidates lower every point's D² in one blocked pass
+        // (one matrix product per block), not one pass each.
+        let round = Centroids::new(
+            picked
+                .iter()
+                .flat_map(|&i| points[i * dim..(i + 1) * dim].iter().copied())
+                .collect(),
+            dim,
+            false,
+        );
+        d2.par_chunks_mut(BLOCK)
+            .zip(points.par_chunks(BLOCK * dim))
+            .for_each(|(d, block)| {
+                let mut out = vec![(0u32, 0.0f32); d.len()];
+                let mut dots = Vec::new();
+                round.assign_block(block, &mut out, &mut dots);
+                for (di, &(_, dist)) in d.iter_mut().zip(&out) {
+                    *di = di.min(dist);
+                }
+            });
         candidates.extend(picked);
     }
     candidates.sort_unstable();
