@@ -223,7 +223,7 @@ fn sampled_plus_plus(points: &[f32], dim: usize, k: usize, rng: &mut Rng) -> Res
         return plus_plus(points, dim, None, k, rng);
     }
     // The first m of a partial Fisher-Yates shuffle, in input order.
-    let mut order: Vec<u32> = (0..n as u32).collect();
+    let mut order: Vec<usize> = (0..n).collect();
     for i in 0..m {
         let j = i + rng.below((n - i) as u64) as usize;
         order.swap(i, j);
@@ -232,11 +232,7 @@ fn sampled_plus_plus(points: &[f32], dim: usize, k: usize, rng: &mut Rng) -> Res
     order.sort_unstable();
     let sample: Vec<f32> = order
         .iter()
-        .flat_map(|&i| {
-            points[i as usize * dim..(i as usize + 1) * dim]
-                .iter()
-                .copied()
-        })
+        .flat_map(|&i| points[i * dim..(i + 1) * dim].iter().copied())
         .collect();
     plus_plus(&sample, dim, None, k, rng).or_else(|_| plus_plus(points, dim, None, k, rng))
 }
