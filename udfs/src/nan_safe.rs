@@ -301,14 +301,26 @@ impl NanSafeParquetFormat {
         store: &Arc<dyn ObjectStore>,
         object: &ObjectMeta,
     ) -> Result<Arc<ParquetMetaData>> {
-        let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
-        let metadata = DFParquetMetadata::new(store, object)
-            .with_metadata_size_hint(self.0.metadata_size_hint())
-            .with_file_metadata_cache(Some(cache))
-            .fetch_metadata()
-            .await?;
-        nan_safe(metadata)
+        fetch_nan_safe(state, store, object, self.0.metadata_size_hint()).await
     }
+}
+
+/// The footer of `object` (through the session's metadata cache) with its
+/// float bounds checked by [`nan_safe`]: what every reader of statistics in
+/// quiver reads.
+pub async fn fetch_nan_safe(
+    state: &dyn Session,
+    store: &Arc<dyn ObjectStore>,
+    object: &ObjectMeta,
+    size_hint: Option<usize>,
+) -> Result<Arc<ParquetMetaData>> {
+    let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+    let metadata = DFParquetMetadata::new(store, object)
+        .with_metadata_size_hint(size_hint)
+        .with_file_metadata_cache(Some(cache))
+        .fetch_metadata()
+        .await?;
+    nan_safe(metadata)
 }
 
 #[async_trait]

@@ -37,7 +37,6 @@ use datafusion::catalog::Session;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::datasource::physical_plan::FileGroup;
 use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
-use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::{
     FileScanConfig, FileScanConfigBuilder, FileSource, ParquetSource,
 };
@@ -51,7 +50,7 @@ use datafusion::physical_plan::sorts::sort::SortExec;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use crate::nan_safe::nan_safe;
+use crate::nan_safe::fetch_nan_safe;
 
 /// `plan` with a seeded threshold added to every top-k scan that can take
 /// one (see the module docs).
@@ -130,7 +129,6 @@ async fn seed_one(
     let store = state
         .runtime_env()
         .object_store(config.object_store_url.clone())?;
-    let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
     // Each file's row groups: (best bound, worst bound, NULLs, rows), read
     // once per file (a file may be split over several partitions).
     let mut stats = HashMap::new();
@@ -139,11 +137,7 @@ async fn seed_one(
         if stats.contains_key(location) {
             continue;
         }
-        let metadata = DFParquetMetadata::new(&store, &file.object_meta)
-            .with_file_metadata_cache(Some(Arc::clone(&cache)))
-            .fetch_metadata()
-            .await?;
-        let metadata = nan_safe(metadata)?;
+        let metadata = fetch_nan_safe(state, &store, &file.object_meta, None).await?;
         let Ok(converter) = StatisticsConverter::try_new(
             key.name(),
             file_schema,

@@ -132,6 +132,11 @@ fn plus_plus(
     };
     let mut centroids = points[first * dim..(first + 1) * dim].to_vec();
     let mut d2 = distances_to(points, dim, first);
+    // Each point's squared norm, for the candidates' distances.
+    let norms: Vec<f32> = points
+        .chunks(dim)
+        .map(|p| p.iter().map(|v| v * v).sum())
+        .collect();
     for found in 1..k {
         let weighted: Vec<f32> = match weights {
             Some(w) => d2.iter().zip(w).map(|(d, w)| d * w).collect(),
@@ -142,7 +147,7 @@ fn plus_plus(
             return Err(too_few(k, found));
         }
         let candidates: Vec<usize> = (0..trials).map(|_| draw(&weighted, total, rng)).collect();
-        let potentials = potentials(points, dim, weights, &d2, &candidates);
+        let potentials = potentials(points, dim, &norms, weights, &d2, &candidates);
         let best = (0..trials)
             .min_by(|&a, &b| potentials[a].total_cmp(&potentials[b]))
             .unwrap_or(0);
@@ -160,6 +165,7 @@ fn plus_plus(
 fn potentials(
     points: &[f32],
     dim: usize,
+    norms: &[f32],
     weights: Option<&[f32]>,
     d2: &[f32],
     candidates: &[usize],
@@ -179,15 +185,10 @@ fn potentials(
             let mut dots = Vec::new();
             for (b, block) in range.chunks(BLOCK * dim).enumerate() {
                 let first = r * per_range + b * BLOCK;
-                for (j, (dots, p)) in rows
-                    .dots_block(block, &mut dots)
-                    .chunks(rows.k)
-                    .zip(block.chunks(dim))
-                    .enumerate()
-                {
+                for (j, dots) in rows.dots_block(block, &mut dots).chunks(rows.k).enumerate() {
                     let i = first + j;
                     let w = weights.map_or(1.0, |w| w[i]) as f64;
-                    let xx: f32 = p.iter().map(|v| v * v).sum();
+                    let xx = norms[i];
                     for ((sum, dot), cc) in sums.iter_mut().zip(dots).zip(&rows.norms) {
                         let dist = (xx + cc - 2.0 * dot).max(0.0);
                         *sum += w * dist.min(d2[i]) as f64;
