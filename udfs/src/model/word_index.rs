@@ -89,7 +89,7 @@ impl WordIndex {
             }
             if s & KEY == want && h == first {
                 let id = (s as u32) - 1;
-                if word.len() <= 8 || self.word(id) == word {
+                if word.len() <= 8 || same_after_head(self.word(id), word) {
                     return Ok(id);
                 }
             }
@@ -132,6 +132,19 @@ fn key(hash: u64, word: &[u8]) -> u64 {
     (hash & TAG) | ((word.len().min(255) as u64) << 32)
 }
 
+/// Whether `stored` and `word`, whose lengths (below 255) and first 8
+/// bytes are known to match, are the same: words of up to 16 bytes by
+/// their last 8 (one load each, no call to `memcmp`), longer ones whole.
+#[inline(always)]
+fn same_after_head(stored: &[u8], word: &[u8]) -> bool {
+    let n = word.len();
+    if (9..=16).contains(&n) && stored.len() == n {
+        let last = |w: &[u8]| u64::from_le_bytes(w[n - 8..].try_into().expect("8 bytes"));
+        return last(stored) == last(word);
+    }
+    stored == word
+}
+
 /// The first 8 bytes of `word`, zero-padded, as one number.
 #[inline(always)]
 fn head(word: &[u8]) -> u64 {
@@ -155,6 +168,9 @@ mod tests {
             "abcdefgh",
             "abcdefghi",
             "abcdefghj",
+            "abcdefghijkl",
+            "abcdefghijklmnop",
+            "abcdefghijklmnopq",
             "abc",
             "abc\0",
             "\0",
@@ -169,8 +185,16 @@ mod tests {
         // the index, so only the length, the head and the arena can refuse.
         let collide =
             |as_if: &str, word: &[u8]| index.get_hashed(index.hash(as_if.as_bytes()), word);
-        assert_eq!(collide("abc", b"abc"), Some(3));
+        assert_eq!(collide("abc", b"abc"), Some(6));
         assert_eq!(collide("abc", b"abc\0"), None); // same head, longer
+        // Past the head, words of 9 to 16 bytes are told apart by their
+        // last 8 bytes, longer ones whole.
+        assert_eq!(collide("abcdefghijkl", b"abcdefghijkm"), None);
+        assert_eq!(collide("abcdefghijkl", b"abcdefghXjkl"), None);
+        assert_eq!(collide("abcdefghijklmnop", b"abcdefghijklmnoq"), None);
+        assert_eq!(collide("abcdefghijklmnop", b"abcdefghiXklmnop"), None);
+        assert_eq!(collide("abcdefghijklmnopq", b"abcdefghiXklmnopq"), None);
+        assert_eq!(collide("abcdefghijklmnopq", b"abcdefghijklmnopq"), Some(5));
         assert_eq!(collide("abc", b"abd"), None); // same length, other head
         assert_eq!(collide("abcdefghi", b"abcdefghj"), None); // both agree; the arena refuses
         assert_eq!(collide(&long, "a".repeat(302).as_bytes()), None); // lengths past 255
