@@ -42,3 +42,58 @@ async fn a_seeded_top_k_reads_only_the_row_groups_that_can_reach_it() {
         "row_groups_pruned_statistics=10 total → 10 matched"
     );
 }
+
+/// With a page index, the seed selects pages: of 100 pages of 100 scattered
+/// scores in 5 row groups, none of which can be skipped whole, the top 25
+/// need only the 25 pages with the best maxima (each holds its maximum, so
+/// 25 rows reach the 25th best), 2,500 rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_top_k_reads_only_the_pages_that_can_reach_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = session(dir.path()).await;
+    s.sql(
+        "SET datafusion.execution.parquet.max_row_group_size = 2000; \
+         SET datafusion.execution.parquet.data_page_row_count_limit = 100; \
+         SET datafusion.execution.parquet.write_batch_size = 100; \
+         CREATE TABLE scattered AS \
+         SELECT value AS id, (value * 7919) % 10007 AS s FROM generate_series(0, 9999)",
+    )
+    .await
+    .expect("table of 5 row groups of 20 pages");
+    let scanned = |sql: &'static str| {
+        let s = &s;
+        async move {
+            let plan = s.sql(&format!("EXPLAIN ANALYZE {sql}")).await.expect(sql);
+            let text = pretty_format_batches(&plan).expect("printable").to_string();
+            let scan = &text[text.find("DataSourceExec").expect("a scan")..];
+            let at = scan.find("output_rows=").expect("scan metrics");
+            scan[at..].split(',').next().expect("metric").to_string()
+        }
+    };
+    assert_eq!(
+        scanned("SELECT id FROM scattered ORDER BY s DESC LIMIT 25").await,
+        "output_rows=2.50 K"
+    );
+    // Ascending, the 10 pages with the lowest minima (the writer may end a
+    // page a few rows past 100).
+    let ascending = scanned("SELECT id FROM scattered ORDER BY s LIMIT 10").await;
+    assert!(ascending.starts_with("output_rows=1.0"), "{ascending}");
+    // The answer is a full sort's.
+    let top = s
+        .sql("SELECT min(s), count(*) FROM (SELECT s FROM scattered ORDER BY s DESC LIMIT 25)")
+        .await
+        .expect("top 25");
+    assert_eq!(
+        pretty_format_batches(&top).expect("printable").to_string(),
+        pretty_format_batches(
+            &s.sql(
+                "SELECT min(s), count(*) FROM (SELECT s FROM scattered WHERE random() >= 0 \
+                 ORDER BY s DESC LIMIT 25)"
+            )
+            .await
+            .expect("full sort")
+        )
+        .expect("printable")
+        .to_string()
+    );
+}

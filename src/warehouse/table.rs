@@ -8,6 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
+use datafusion::common::config::ParquetOptions;
 use datafusion::common::{DataFusionError, Result, SchemaExt, not_impl_err};
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::listing::{
@@ -146,20 +147,24 @@ impl TableSink {
         }
     }
 
-    /// Writes `data` to `file` in row groups of `row_group_rows` (the
-    /// session's `datafusion.execution.parquet.max_row_group_size`).
+    /// Writes `data` to `file` in row groups and pages of the sizes the
+    /// session's `datafusion.execution.parquet` options set
+    /// (`max_row_group_size`, `data_page_row_count_limit`, checked every
+    /// `write_batch_size` rows), with a page index.
     async fn write_file(
         &self,
         mut data: SendableRecordBatchStream,
         file: &str,
-        row_group_rows: usize,
+        options: &ParquetOptions,
     ) -> Result<u64> {
         let path = self.warehouse.path(file);
         let writer =
             object_store::buffered::BufWriter::new(Arc::clone(self.warehouse.store()), path);
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_max_row_group_row_count(Some(row_group_rows.max(1)))
+            .set_max_row_group_row_count(Some(options.max_row_group_size.max(1)))
+            .set_data_page_row_count_limit(options.data_page_row_count_limit.max(1))
+            .set_write_batch_size(options.write_batch_size.max(1))
             .build();
         let mut parquet = AsyncArrowWriter::try_new(writer, Arc::clone(&self.schema), Some(props))?;
         let mut rows = 0u64;
@@ -196,13 +201,8 @@ impl DataSink for TableSink {
     ) -> Result<u64> {
         let dir = self.warehouse.new_write_dir(&self.name);
         let file = format!("{dir}/part-0.parquet");
-        let row_group_rows = context
-            .session_config()
-            .options()
-            .execution
-            .parquet
-            .max_row_group_size;
-        match self.write_file(data, &file, row_group_rows).await {
+        let options = &context.session_config().options().execution.parquet;
+        match self.write_file(data, &file, options).await {
             Ok(rows) => {
                 self.warehouse
                     .publish_table(&self.name, vec![file], self.mode)

@@ -1,26 +1,36 @@
 //! Seeded top-k thresholds: before a top-k scan reads anything, derive from
-//! the Parquet row-group statistics a value that at least k rows reach, and
-//! skip every row group that cannot reach it.
+//! the Parquet statistics a value that at least k rows reach, and skip every
+//! row group, and every page, that cannot reach it.
 //!
-//! For `ORDER BY x DESC LIMIT k` over a plain Parquet scan: sort the row
-//! groups by their minimum of `x`, highest first, and add up their non-NULL
-//! rows until there are k; the minimum reached, T, is held by at least k
-//! rows, so the k-th best value is at least T and no row below T can be in
-//! the answer. Every row group whose maximum is below T, and which holds no
-//! NULL that sorts first, is left out of the scan's access plan: it is never
+//! For `ORDER BY x DESC LIMIT k` over a plain Parquet scan, each row group
+//! (or, where the file has a page index, each page) guarantees rows: all its
+//! non-NULL rows reach its minimum of `x`, and where `x` is a number or a
+//! time, whose Parquet bounds are values some row holds, one row reaches its
+//! maximum. Sort these guarantees best first and add them up until there
+//! are k rows: the bound reached, T, is held by at least k rows, so the k-th
+//! best value is at least T and no row below T can be in the answer. Every
+//! row group and page whose maximum is below T, and which holds no NULL
+//! that sorts first, is left out of the scan's access plan: it is never
 //! fetched, where DataFusion's dynamic filter can prune only after the heap
-//! has filled from the row groups read first. `ASC` is the mirror image
-//! (maxima, lowest first, minima above T). Rows equal to T are kept, so ties
-//! resolve as in a full sort. Float bounds are read through
-//! [`crate::nan_safe`], so a column that might hold a NaN has none and gets
-//! no seed.
+//! has filled from the row groups read first, and only whole row groups.
+//! `ASC` is the mirror image. Rows equal to T are kept, so ties resolve as
+//! in a full sort. Float bounds are read through [`crate::nan_safe`], so a
+//! column that might hold a NaN has none and gets no seed.
 //!
-//! The skipped row groups are left out of a file's access plan rather than
-//! pruned by a predicate: a predicate would also select pages by the page
-//! index, and DataFusion turns its dynamic row-group pruning off for a file
-//! with a page selection, which costs more than the seed saves when the
-//! seed is weak. `EXPLAIN ANALYZE` counts only the row groups left to scan
-//! (`row_groups_pruned_statistics=N total`).
+//! Maxima matter most for scattered scores: no row group of a million
+//! random scores can be skipped, but of its pages of 20,000 rows the top
+//! 100 need only the 100 with the best maxima. Strings are left to their
+//! minima, since a writer may truncate a string bound to a value no row
+//! holds.
+//!
+//! The skips go into a file's access plan rather than a predicate: a
+//! predicate would select pages by the page index, and DataFusion turns its
+//! dynamic row-group pruning off for a file with a page selection. The seed
+//! itself selects pages only where that leaves at most half the rows of the
+//! row groups it keeps; otherwise it skips whole row groups and leaves the
+//! dynamic pruning on. `EXPLAIN ANALYZE` shows the row groups left to scan
+//! (`row_groups_pruned_statistics=N total`) and the rows read
+//! (`output_rows` of the scan).
 //!
 //! The seed is planted only where the scan's rows all reach the sort: the
 //! `SortExec`'s input is the scan itself, with no filter of its own beyond
@@ -31,8 +41,9 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::Array;
+use datafusion::arrow::array::{Array, UInt64Array};
 use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::Session;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::datasource::physical_plan::FileGroup;
@@ -42,6 +53,7 @@ use datafusion::datasource::physical_plan::{
 };
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use datafusion::physical_expr::expressions::{Column, DynamicFilterPhysicalExpr};
 use datafusion::physical_expr::{PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
@@ -129,8 +141,9 @@ async fn seed_one(
     let store = state
         .runtime_env()
         .object_store(config.object_store_url.clone())?;
-    // Each file's row groups: (best bound, worst bound, NULLs, rows), read
-    // once per file (a file may be split over several partitions).
+    // Each file's row groups, and their pages where the file has a page
+    // index, as (best bound, worst bound, NULLs, rows); read once per file
+    // (a file may be split over several partitions).
     let mut stats = HashMap::new();
     for file in &files {
         let location = &file.object_meta.location;
@@ -150,37 +163,49 @@ async fn seed_one(
             converter.row_group_mins(row_groups)?,
             converter.row_group_maxes(row_groups)?,
         );
-        let (best, worst) = if first.options.descending {
-            (maxes, mins)
-        } else {
-            (mins, maxes)
-        };
         let nulls = converter.row_group_null_counts(row_groups)?;
-        let scalar = |a: &dyn Array, i| {
-            (!a.is_null(i))
-                .then(|| ScalarValue::try_from_array(a, i))
-                .transpose()
-        };
-        let mut groups = Vec::with_capacity(row_groups.len());
-        for (i, row_group) in row_groups.iter().enumerate() {
-            groups.push(RowGroupBounds {
-                best: scalar(&best, i)?,
-                worst: scalar(&worst, i)?,
-                nulls: (!nulls.is_null(i)).then(|| nulls.value(i)),
-                rows: row_group.num_rows() as u64,
-            });
+        let rows: Vec<u64> = row_groups.iter().map(|g| g.num_rows() as u64).collect();
+        let mut groups = bounds(&mins, &maxes, &nulls, &rows, first.options)?
+            .into_iter()
+            .map(|group| RowGroupBounds { group, pages: None })
+            .collect::<Vec<_>>();
+        if let (Some(columns), Some(offsets)) = (metadata.column_index(), metadata.offset_index()) {
+            for (i, g) in groups.iter_mut().enumerate() {
+                let at = [i];
+                let (Ok(mins), Ok(maxes), Ok(nulls), Ok(Some(rows))) = (
+                    converter.data_page_mins(columns, offsets, &at),
+                    converter.data_page_maxes(columns, offsets, &at),
+                    converter.data_page_null_counts(columns, offsets, &at),
+                    converter.data_page_row_counts(offsets, row_groups, &at),
+                ) else {
+                    continue;
+                };
+                let rows: Vec<u64> = rows.iter().map(|r| r.unwrap_or(0)).collect();
+                if rows.iter().sum::<u64>() == g.group.rows {
+                    g.pages = Some(bounds(&mins, &maxes, &nulls, &rows, first.options)?);
+                }
+            }
         }
         stats.insert(location.clone(), groups);
     }
-    let guaranteed = stats.values().flatten().filter_map(|g| {
-        let rows = g.rows.checked_sub(g.nulls?)?;
-        Some((g.worst.clone()?, rows))
-    });
-    let Some(threshold) = threshold(guaranteed.collect(), k, first.options) else {
+    // A row group is counted by its pages when they are known (finer
+    // bounds), else as a whole.
+    let exact = attained(file_schema.field_with_name(key.name())?.data_type());
+    let mut guaranteed = Vec::new();
+    for g in stats.values().flatten() {
+        match &g.pages {
+            Some(pages) => pages
+                .iter()
+                .for_each(|p| p.guarantees(exact, &mut guaranteed)),
+            None => g.group.guarantees(exact, &mut guaranteed),
+        }
+    }
+    let Some(threshold) = threshold(guaranteed, k, first.options) else {
         return Ok(None);
     };
-    // Skip the row groups none of whose rows reaches the threshold.
-    let cannot_reach = |g: &RowGroupBounds| {
+    // Skip the row groups none of whose rows reaches the threshold, and
+    // within the others the pages none of whose rows does.
+    let cannot_reach = |g: &Bounds| {
         let nulls_rank = first.options.nulls_first && g.nulls != Some(0);
         let below = g.best.as_ref().is_some_and(|best| {
             let order = best.partial_cmp(&threshold);
@@ -192,24 +217,83 @@ async fn seed_one(
         });
         below && !nulls_rank
     };
-    let mut skipped = 0;
+    let access = |g: &RowGroupBounds| -> Access {
+        if cannot_reach(&g.group) {
+            return Access::Skip;
+        }
+        let Some(pages) = &g.pages else {
+            return Access::All;
+        };
+        let keep: Vec<bool> = pages.iter().map(|p| !cannot_reach(p)).collect();
+        if keep.iter().all(|&k| k) {
+            Access::All
+        } else if !keep.iter().any(|&k| k) {
+            Access::Skip
+        } else {
+            let selectors = pages.iter().zip(&keep).map(|(p, &k)| {
+                let n = p.rows as usize;
+                if k {
+                    RowSelector::select(n)
+                } else {
+                    RowSelector::skip(n)
+                }
+            });
+            let selected = pages
+                .iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(p, _)| p.rows)
+                .sum();
+            Access::Pages(RowSelection::from(selectors.collect::<Vec<_>>()), selected)
+        }
+    };
+    // A page selection turns DataFusion's dynamic row-group pruning off for
+    // the file, so it is used only where it leaves at most half the rows of
+    // the row groups kept; otherwise whole row groups are skipped, as before.
+    let mut plans = HashMap::new();
+    let (mut kept_rows, mut selected_rows) = (0u64, 0u64);
+    for (location, groups) in &stats {
+        let access: Vec<Access> = groups.iter().map(access).collect();
+        for (g, a) in groups.iter().zip(&access) {
+            match a {
+                Access::Skip => {}
+                Access::All => {
+                    (kept_rows, selected_rows) =
+                        (kept_rows + g.group.rows, selected_rows + g.group.rows)
+                }
+                Access::Pages(_, n) => {
+                    (kept_rows, selected_rows) = (kept_rows + g.group.rows, selected_rows + n)
+                }
+            }
+        }
+        plans.insert(location.clone(), access);
+    }
+    let by_page = selected_rows * 2 <= kept_rows;
+    let mut changed = false;
     let mut groups = Vec::with_capacity(config.file_groups.len());
     for group in &config.file_groups {
         let mut files = Vec::with_capacity(group.len());
         for file in group.iter() {
-            let bounds = &stats[&file.object_meta.location];
-            let mut plan = ParquetAccessPlan::new_all(bounds.len());
-            for (i, g) in bounds.iter().enumerate() {
-                if cannot_reach(g) {
-                    plan.skip(i);
-                    skipped += 1;
+            let access = &plans[&file.object_meta.location];
+            let mut plan = ParquetAccessPlan::new_all(access.len());
+            for (i, a) in access.iter().enumerate() {
+                match a {
+                    Access::Skip => {
+                        plan.skip(i);
+                        changed = true;
+                    }
+                    Access::Pages(selection, _) if by_page => {
+                        plan.scan_selection(i, selection.clone());
+                        changed = true;
+                    }
+                    Access::All | Access::Pages(..) => {}
                 }
             }
             files.push(file.clone().with_extension(plan));
         }
         groups.push(FileGroup::new(files));
     }
-    if skipped == 0 {
+    if !changed {
         return Ok(None);
     }
     let scan = DataSourceExec::from_data_source(
@@ -223,14 +307,91 @@ async fn seed_one(
     )?))
 }
 
-/// A row group's bounds on the sort key, in the sort's direction: `best`
-/// is the bound its best row can reach (the maximum for `DESC`), `worst`
-/// the one every non-NULL row reaches.
-struct RowGroupBounds {
+/// Bounds on the sort key of a row group or a page, in the sort's
+/// direction: `best` is the bound its best row can reach (the maximum for
+/// `DESC`), `worst` the one every non-NULL row reaches.
+struct Bounds {
     best: Option<ScalarValue>,
     worst: Option<ScalarValue>,
     nulls: Option<u64>,
     rows: u64,
+}
+
+impl Bounds {
+    /// Adds to `out` the (bound, rows) pairs these bounds guarantee: every
+    /// non-NULL row reaches `worst`; where the statistics are `exact`
+    /// values of the column (see [`attained`]), one row also holds `best`.
+    fn guarantees(&self, exact: bool, out: &mut Vec<(ScalarValue, u64)>) {
+        let non_null = self.nulls.and_then(|n| self.rows.checked_sub(n));
+        match (&self.best, exact) {
+            (Some(best), true) => {
+                out.push((best.clone(), 1));
+                if let (Some(worst), Some(n)) = (&self.worst, non_null)
+                    && n > 1
+                {
+                    out.push((worst.clone(), n - 1));
+                }
+            }
+            _ => {
+                if let (Some(worst), Some(n)) = (&self.worst, non_null) {
+                    out.push((worst.clone(), n));
+                }
+            }
+        }
+    }
+}
+
+/// A row group's bounds, and its pages' where the file has a page index.
+struct RowGroupBounds {
+    group: Bounds,
+    pages: Option<Vec<Bounds>>,
+}
+
+/// What the seeded scan reads of a row group: nothing, all of it, or the
+/// rows of some of its pages (with their count).
+enum Access {
+    Skip,
+    All,
+    Pages(RowSelection, u64),
+}
+
+/// The [`Bounds`] of each entry of parallel statistics arrays.
+fn bounds(
+    mins: &dyn Array,
+    maxes: &dyn Array,
+    nulls: &UInt64Array,
+    rows: &[u64],
+    options: SortOptions,
+) -> Result<Vec<Bounds>> {
+    let (best, worst) = if options.descending {
+        (maxes, mins)
+    } else {
+        (mins, maxes)
+    };
+    let scalar = |a: &dyn Array, i| {
+        (!a.is_null(i))
+            .then(|| ScalarValue::try_from_array(a, i))
+            .transpose()
+    };
+    rows.iter()
+        .enumerate()
+        .map(|(i, &rows)| {
+            Ok(Bounds {
+                best: scalar(best, i)?,
+                worst: scalar(worst, i)?,
+                nulls: (!nulls.is_null(i)).then(|| nulls.value(i)),
+                rows,
+            })
+        })
+        .collect()
+}
+
+/// Whether Parquet minima and maxima of `data_type` are values some row
+/// holds. Numbers and times are stored whole; strings and binaries may be
+/// truncated to a bound no row holds, so only their bound on every row is
+/// used.
+fn attained(data_type: &DataType) -> bool {
+    data_type.is_numeric() || data_type.is_temporal()
 }
 
 /// The seed for `groups` of (bound, non-NULL rows): the best bound such
@@ -310,5 +471,42 @@ mod tests {
             Some(ScalarValue::Int64(Some(70)))
         );
         assert_eq!(threshold(g, 1, ASC), Some(ScalarValue::Int64(Some(50))));
+    }
+
+    #[test]
+    fn a_page_guarantees_its_best_row_where_bounds_are_exact() {
+        let int = |v| Some(ScalarValue::Int64(Some(v)));
+        let page = |nulls| Bounds {
+            best: int(90),
+            worst: int(10),
+            nulls,
+            rows: 100,
+        };
+        let pairs = |b: &Bounds, exact| {
+            let mut out = Vec::new();
+            b.guarantees(exact, &mut out);
+            out
+        };
+        // 98 non-NULL rows reach 10, and one of them holds 90.
+        assert_eq!(
+            pairs(&page(Some(2)), true),
+            vec![
+                (ScalarValue::Int64(Some(90)), 1),
+                (ScalarValue::Int64(Some(10)), 97)
+            ]
+        );
+        // A bound that may be truncated guarantees only the worst.
+        assert_eq!(
+            pairs(&page(Some(2)), false),
+            vec![(ScalarValue::Int64(Some(10)), 98)]
+        );
+        // Unknown NULLs: only the row holding the best.
+        assert_eq!(
+            pairs(&page(None), true),
+            vec![(ScalarValue::Int64(Some(90)), 1)]
+        );
+        assert!(pairs(&page(None), false).is_empty());
+        assert!(attained(&DataType::Float64) && attained(&DataType::Date32));
+        assert!(!attained(&DataType::Utf8) && !attained(&DataType::Binary));
     }
 }
