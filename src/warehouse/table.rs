@@ -6,9 +6,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::SchemaRef;
+use std::collections::HashSet;
+
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::config::ParquetOptions;
+use datafusion::common::hash_utils::{RandomState, create_hashes};
 use datafusion::common::{DataFusionError, Result, SchemaExt, not_impl_err};
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::listing::{
@@ -18,9 +22,11 @@ use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::parquet::arrow::ArrowSchemaConverter;
 use datafusion::parquet::arrow::AsyncArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::schema::types::ColumnPath;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::StreamExt;
 use quiver_udfs::nan_safe::{NanFreeColumns, NanSafeParquetFormat};
@@ -160,15 +166,22 @@ impl TableSink {
         let path = self.warehouse.path(file);
         let writer =
             object_store::buffered::BufWriter::new(Arc::clone(self.warehouse.store()), path);
-        let props = WriterProperties::builder()
+        let first = data.next().await.transpose()?;
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_max_row_group_row_count(Some(options.max_row_group_size.max(1)))
             .set_data_page_row_count_limit(options.data_page_row_count_limit.max(1))
-            .set_write_batch_size(options.write_batch_size.max(1))
-            .build();
-        let mut parquet = AsyncArrowWriter::try_new(writer, Arc::clone(&self.schema), Some(props))?;
+            .set_write_batch_size(options.write_batch_size.max(1));
+        if let Some(first) = &first {
+            for (column, dictionary) in dictionary_choices(first)? {
+                props = props.set_column_dictionary_enabled(column, dictionary);
+            }
+        }
+        let mut parquet =
+            AsyncArrowWriter::try_new(writer, Arc::clone(&self.schema), Some(props.build()))?;
         let mut rows = 0u64;
         let mut nan_free = NanFreeColumns::new(&self.schema);
+        let mut data = futures::stream::iter(first.map(Ok)).chain(data);
         while let Some(batch) = data.next().await {
             let batch = batch?;
             rows += batch.num_rows() as u64;
@@ -180,6 +193,50 @@ impl TableSink {
         parquet.close().await?;
         Ok(rows)
     }
+}
+
+/// Rows of the first batch below which the writer keeps its default
+/// (dictionary encoding on) rather than judge a column by too few values.
+const DICTIONARY_SAMPLE_ROWS: usize = 1024;
+
+/// Which leaf columns get dictionary encoding, judged on the first batch
+/// written, as parquet-mr judges a chunk by whether its dictionary pays:
+/// a column whose values are mostly distinct (more than half of the
+/// sample), or a list of floats (a vector), is written plain. Its
+/// dictionary would hold nearly every value, and a reader wanting one page
+/// would have to fetch that dictionary, up to a megabyte, with it (the
+/// page-level top-k seed reads single pages). Other columns keep the
+/// writer's default.
+fn dictionary_choices(first: &RecordBatch) -> Result<Vec<(ColumnPath, bool)>> {
+    let schema = first.schema();
+    let descriptor = ArrowSchemaConverter::new().convert(&schema)?;
+    let mut plain = vec![false; schema.fields().len()];
+    for (i, (field, column)) in schema.fields().iter().zip(first.columns()).enumerate() {
+        plain[i] = match field.data_type() {
+            DataType::List(item) | DataType::LargeList(item) | DataType::FixedSizeList(item, _) => {
+                item.data_type().is_floating()
+            }
+            t if t.is_nested() => false,
+            _ => {
+                let values = column.len() - column.null_count();
+                values >= DICTIONARY_SAMPLE_ROWS && {
+                    let mut hashes = vec![0u64; column.len()];
+                    create_hashes([column], &RandomState::default(), &mut hashes)?;
+                    let distinct: HashSet<u64> = hashes
+                        .iter()
+                        .enumerate()
+                        .filter(|(row, _)| column.is_valid(*row))
+                        .map(|(_, h)| *h)
+                        .collect();
+                    distinct.len() * 2 > values
+                }
+            }
+        };
+    }
+    Ok((0..descriptor.num_columns())
+        .filter(|&leaf| plain[descriptor.get_column_root_idx(leaf)])
+        .map(|leaf| (descriptor.column(leaf).path().clone(), false))
+        .collect())
 }
 
 impl DisplayAs for TableSink {
