@@ -10,8 +10,9 @@
 //! - Bernoulli keeps row `i` of partition `p` when its hash falls below the
 //!   fraction.
 //! - System over a Parquet scan gives every file an access plan that reads
-//!   only the chosen row groups; the rest are never fetched. Over any other
-//!   input it keeps or drops whole batches.
+//!   only the chosen pages (each page drawn on its own, where the file has
+//!   an offset index) or row groups (where it has none); the rest are never
+//!   fetched. Over any other input it keeps or drops whole batches.
 //! - `n ROWS` keeps the `n` rows with the smallest hash keys: a bounded
 //!   set per partition, compacted as it goes, then merged. The result is a
 //!   uniform sample of exactly `min(n, rows)` rows in one pass.
@@ -30,7 +31,6 @@ use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result, Statistics};
 use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
-use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::{
     FileGroup, FileScanConfig, FileScanConfigBuilder, ParquetSource,
 };
@@ -39,6 +39,8 @@ use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{LogicalPlan, UserDefinedLogicalNode};
+use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
+use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -50,6 +52,7 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, Phy
 use futures::{StreamExt, TryStreamExt};
 
 use super::sample::{SampleMethod, SampleNode};
+use crate::nan_safe::fetch_nan_safe;
 
 /// A 64-bit mix (splitmix64's finaliser): every input bit moves every
 /// output bit.
@@ -95,12 +98,21 @@ pub struct SampleExec {
 
 impl SampleExec {
     fn new(input: Arc<dyn ExecutionPlan>, mode: Mode, seed: u64) -> Self {
-        let partitioning = match mode {
-            Mode::Rows(_) => Partitioning::UnknownPartitioning(1),
-            _ => input.output_partitioning().clone(),
+        // Every mode but `n ROWS` keeps rows in their input order (it drops
+        // rows, batches or row groups and moves none), so it keeps the
+        // input's ordering; a sort below it then still holds above it.
+        let (partitioning, equivalence) = match mode {
+            Mode::Rows(_) => (
+                Partitioning::UnknownPartitioning(1),
+                EquivalenceProperties::new(input.schema()),
+            ),
+            _ => (
+                input.output_partitioning().clone(),
+                input.equivalence_properties().clone(),
+            ),
         };
         let properties = PlanProperties::new(
-            EquivalenceProperties::new(input.schema()),
+            equivalence,
             partitioning,
             match mode {
                 Mode::Rows(_) => EmissionType::Final,
@@ -122,7 +134,11 @@ impl DisplayAs for SampleExec {
         match self.mode {
             Mode::Bernoulli(p) => write!(f, "SampleExec: bernoulli={p}, seed={}", self.seed),
             Mode::Batches(p) => write!(f, "SampleExec: system={p} (batches), seed={}", self.seed),
-            Mode::Pruned(p) => write!(f, "SampleExec: system={p} (row groups), seed={}", self.seed),
+            Mode::Pruned(p) => write!(
+                f,
+                "SampleExec: system={p} (pages, or row groups without a page index), seed={}",
+                self.seed
+            ),
             Mode::Rows(n) => write!(f, "SampleExec: rows={n}, seed={}", self.seed),
         }
     }
@@ -146,7 +162,7 @@ impl ExecutionPlan for SampleExec {
     }
 
     fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
+        vec![!matches!(self.mode, Mode::Rows(_))]
     }
 
     fn benefits_from_input_partitioning(&self) -> Vec<bool> {
@@ -405,9 +421,7 @@ async fn sample_row_groups(
     for group in &config.file_groups {
         let mut files = Vec::with_capacity(group.len());
         for file in group.iter() {
-            let metadata = DFParquetMetadata::new(store.as_ref(), &file.object_meta)
-                .fetch_metadata()
-                .await?;
+            let metadata = fetch_nan_safe(state, &store, &file.object_meta, None).await?;
             let count = metadata.num_row_groups();
             let path = mix(file
                 .object_meta
@@ -419,8 +433,35 @@ async fn sample_row_groups(
                 }));
             let mut plan = ParquetAccessPlan::new_none(count);
             for i in 0..count {
-                if below(key(seed, path, i as u64), fraction) {
-                    plan.scan(i);
+                match page_rows(&metadata, i) {
+                    // Pages, each drawn on its own (a stream per row group).
+                    Some(pages) if pages.len() > 1 => {
+                        let stream = mix(path ^ mix(i as u64));
+                        let keep: Vec<bool> = (0..pages.len())
+                            .map(|j| below(key(seed, stream, j as u64), fraction))
+                            .collect();
+                        if keep.iter().all(|&k| k) {
+                            plan.scan(i);
+                        } else if keep.iter().any(|&k| k) {
+                            let selectors = pages.iter().zip(&keep).map(|(&n, &k)| {
+                                if k {
+                                    RowSelector::select(n as usize)
+                                } else {
+                                    RowSelector::skip(n as usize)
+                                }
+                            });
+                            plan.scan(i);
+                            plan.scan_selection(
+                                i,
+                                RowSelection::from(selectors.collect::<Vec<_>>()),
+                            );
+                        }
+                    }
+                    _ => {
+                        if below(key(seed, path, i as u64), fraction) {
+                            plan.scan(i);
+                        }
+                    }
                 }
             }
             files.push(file.clone().with_extension(plan));
@@ -431,6 +472,30 @@ async fn sample_row_groups(
         .with_file_groups(groups)
         .build();
     Ok(Some(DataSourceExec::from_data_source(config)))
+}
+
+/// The row counts of the pages of row group `row_group`, by the leaf column
+/// split into the most pages (the finest grain every column can be read
+/// at), when the file has an offset index; `None` otherwise.
+fn page_rows(metadata: &ParquetMetaData, row_group: usize) -> Option<Vec<u64>> {
+    let columns = metadata.offset_index()?.get(row_group)?;
+    let rows = metadata.row_group(row_group).num_rows() as u64;
+    let finest = columns.iter().max_by_key(|c| c.page_locations().len())?;
+    let starts: Vec<u64> = finest
+        .page_locations()
+        .iter()
+        .map(|p| p.first_row_index as u64)
+        .collect();
+    if starts.first() != Some(&0) || starts.windows(2).any(|w| w[0] >= w[1]) {
+        return None;
+    }
+    let ends = starts.iter().skip(1).copied().chain([rows]);
+    let counts: Vec<u64> = starts
+        .iter()
+        .zip(ends)
+        .map(|(s, e)| e.saturating_sub(*s))
+        .collect();
+    (counts.iter().sum::<u64>() == rows).then_some(counts)
 }
 
 /// quiver's physical planner: DataFusion's, plus the operators of quiver's
