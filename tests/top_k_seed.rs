@@ -3,8 +3,31 @@
 //! answers against full sorts.
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
+use quiver::QuiverSession;
 
 use crate::common::session;
+
+/// The scan's `metric=value` in `EXPLAIN ANALYZE sql`.
+async fn scan_metric(s: &QuiverSession, sql: &str, metric: &str) -> String {
+    let plan = s.sql(&format!("EXPLAIN ANALYZE {sql}")).await.expect(sql);
+    let text = pretty_format_batches(&plan).expect("printable").to_string();
+    let scan = &text[text.find("DataSourceExec").expect("a scan")..];
+    let at = scan.find(&format!("{metric}=")).expect("scan metrics");
+    scan[at..].split(',').next().expect("metric").to_string()
+}
+
+/// A table `scattered` of 10,000 rows (`value` 0 to 9,999 as `id`, and
+/// `columns`) in 5 row groups of 20 pages of about 100 rows.
+async fn paged(s: &QuiverSession, columns: &str) {
+    s.sql(&format!(
+        "SET datafusion.execution.parquet.max_row_group_size = 2000; \
+         SET datafusion.execution.parquet.data_page_row_count_limit = 100; \
+         SET datafusion.execution.parquet.write_batch_size = 100; \
+         CREATE TABLE scattered AS SELECT value AS id, {columns} FROM generate_series(0, 9999)"
+    ))
+    .await
+    .expect("table of 5 row groups of 20 pages");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seeded_top_k_reads_only_the_row_groups_that_can_reach_it() {
@@ -16,17 +39,7 @@ async fn a_seeded_top_k_reads_only_the_row_groups_that_can_reach_it() {
     )
     .await
     .expect("table of 10 row groups");
-    let row_groups = |sql: &'static str| {
-        let s = &s;
-        async move {
-            let plan = s.sql(&format!("EXPLAIN ANALYZE {sql}")).await.expect(sql);
-            let text = pretty_format_batches(&plan).expect("printable").to_string();
-            let at = text
-                .find("row_groups_pruned_statistics=")
-                .expect("scan metrics");
-            text[at..].split(',').next().expect("metric").to_string()
-        }
-    };
+    let row_groups = |sql| scan_metric(&s, sql, "row_groups_pruned_statistics");
     // The best 25 scores (99, 98, 97) are all in the last row group.
     assert_eq!(
         row_groups("SELECT id FROM ranked ORDER BY s DESC LIMIT 25").await,
@@ -51,25 +64,8 @@ async fn a_seeded_top_k_reads_only_the_row_groups_that_can_reach_it() {
 async fn a_seeded_top_k_reads_only_the_pages_that_can_reach_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = session(dir.path()).await;
-    s.sql(
-        "SET datafusion.execution.parquet.max_row_group_size = 2000; \
-         SET datafusion.execution.parquet.data_page_row_count_limit = 100; \
-         SET datafusion.execution.parquet.write_batch_size = 100; \
-         CREATE TABLE scattered AS \
-         SELECT value AS id, (value * 7919) % 10007 AS s FROM generate_series(0, 9999)",
-    )
-    .await
-    .expect("table of 5 row groups of 20 pages");
-    let scanned = |sql: &'static str| {
-        let s = &s;
-        async move {
-            let plan = s.sql(&format!("EXPLAIN ANALYZE {sql}")).await.expect(sql);
-            let text = pretty_format_batches(&plan).expect("printable").to_string();
-            let scan = &text[text.find("DataSourceExec").expect("a scan")..];
-            let at = scan.find("output_rows=").expect("scan metrics");
-            scan[at..].split(',').next().expect("metric").to_string()
-        }
-    };
+    paged(&s, "(value * 7919) % 10007 AS s").await;
+    let scanned = |sql| scan_metric(&s, sql, "output_rows");
     assert_eq!(
         scanned("SELECT id FROM scattered ORDER BY s DESC LIMIT 25").await,
         "output_rows=2.50 K"
