@@ -2,11 +2,11 @@
 //! catalog entry lists, and the sink that writes new files and publishes them
 //! (`CREATE TABLE ... AS`, `INSERT INTO`, `INSERT OVERWRITE`).
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use std::collections::HashSet;
 
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
