@@ -7,7 +7,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::Session;
