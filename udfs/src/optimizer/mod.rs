@@ -8,6 +8,8 @@
 //! (`SessionStateBuilder::with_query_planner`), which knows the operators of
 //! quiver's logical nodes.
 
+use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
+
 pub mod balance;
 pub mod sample;
 pub mod sample_exec;
@@ -15,3 +17,34 @@ pub mod seed;
 
 pub use balance::{SpreadModelCalls, physical_optimizer_rules};
 pub use sample_exec::QuiverQueryPlanner;
+
+/// What a scan reads of a row group: nothing, all of it, or the rows of
+/// some of its pages (with their count).
+pub(crate) enum PageAccess {
+    Skip,
+    All,
+    Pages(RowSelection, u64),
+}
+
+impl PageAccess {
+    /// The access that reads the pages of a row group, given in order as
+    /// (rows, kept), that are kept: none, all, or a selection of their rows.
+    pub(crate) fn of_pages(pages: impl IntoIterator<Item = (u64, bool)>) -> Self {
+        let (mut selectors, mut kept, mut all) = (Vec::new(), 0u64, true);
+        for (rows, keep) in pages {
+            let n = rows as usize;
+            if keep {
+                kept += rows;
+                selectors.push(RowSelector::select(n));
+            } else {
+                all = false;
+                selectors.push(RowSelector::skip(n));
+            }
+        }
+        match (kept, all) {
+            (_, true) => PageAccess::All,
+            (0, false) => PageAccess::Skip,
+            _ => PageAccess::Pages(RowSelection::from(selectors), kept),
+        }
+    }
+}

@@ -39,7 +39,6 @@ use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{LogicalPlan, UserDefinedLogicalNode};
-use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -51,6 +50,7 @@ use datafusion::physical_plan::{
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use futures::{StreamExt, TryStreamExt};
 
+use super::PageAccess;
 use super::sample::{SampleMethod, SampleNode};
 use crate::nan_safe::fetch_nan_safe;
 
@@ -437,24 +437,15 @@ async fn sample_row_groups(
                     // Pages, each drawn on its own (a stream per row group).
                     Some(pages) if pages.len() > 1 => {
                         let stream = mix(path ^ mix(i as u64));
-                        let keep: Vec<bool> = (0..pages.len())
-                            .map(|j| below(key(seed, stream, j as u64), fraction))
-                            .collect();
-                        if keep.iter().all(|&k| k) {
-                            plan.scan(i);
-                        } else if keep.iter().any(|&k| k) {
-                            let selectors = pages.iter().zip(&keep).map(|(&n, &k)| {
-                                if k {
-                                    RowSelector::select(n as usize)
-                                } else {
-                                    RowSelector::skip(n as usize)
-                                }
-                            });
-                            plan.scan(i);
-                            plan.scan_selection(
-                                i,
-                                RowSelection::from(selectors.collect::<Vec<_>>()),
-                            );
+                        let keep =
+                            (0..pages.len()).map(|j| below(key(seed, stream, j as u64), fraction));
+                        match PageAccess::of_pages(pages.iter().copied().zip(keep)) {
+                            PageAccess::Skip => {}
+                            PageAccess::All => plan.scan(i),
+                            PageAccess::Pages(selection, _) => {
+                                plan.scan(i);
+                                plan.scan_selection(i, selection);
+                            }
                         }
                     }
                     _ => {

@@ -53,7 +53,6 @@ use datafusion::datasource::physical_plan::{
 };
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
-use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use datafusion::physical_expr::expressions::{Column, DynamicFilterPhysicalExpr};
 use datafusion::physical_expr::{PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
@@ -62,6 +61,7 @@ use datafusion::physical_plan::sorts::sort::SortExec;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
+use super::PageAccess;
 use crate::nan_safe::fetch_nan_safe;
 
 /// `plan` with a seeded threshold added to every top-k scan that can take
@@ -217,35 +217,10 @@ async fn seed_one(
         });
         below && !nulls_rank
     };
-    let access = |g: &RowGroupBounds| -> Access {
-        if cannot_reach(&g.group) {
-            return Access::Skip;
-        }
-        let Some(pages) = &g.pages else {
-            return Access::All;
-        };
-        let keep: Vec<bool> = pages.iter().map(|p| !cannot_reach(p)).collect();
-        if keep.iter().all(|&k| k) {
-            Access::All
-        } else if !keep.iter().any(|&k| k) {
-            Access::Skip
-        } else {
-            let selectors = pages.iter().zip(&keep).map(|(p, &k)| {
-                let n = p.rows as usize;
-                if k {
-                    RowSelector::select(n)
-                } else {
-                    RowSelector::skip(n)
-                }
-            });
-            let selected = pages
-                .iter()
-                .zip(&keep)
-                .filter(|(_, k)| **k)
-                .map(|(p, _)| p.rows)
-                .sum();
-            Access::Pages(RowSelection::from(selectors.collect::<Vec<_>>()), selected)
-        }
+    let access = |g: &RowGroupBounds| match &g.pages {
+        _ if cannot_reach(&g.group) => PageAccess::Skip,
+        None => PageAccess::All,
+        Some(pages) => PageAccess::of_pages(pages.iter().map(|p| (p.rows, !cannot_reach(p)))),
     };
     // A page selection turns DataFusion's dynamic row-group pruning off for
     // the file, so it is used only where it leaves at most half the rows of
@@ -253,18 +228,15 @@ async fn seed_one(
     let mut plans = HashMap::new();
     let (mut kept_rows, mut selected_rows) = (0u64, 0u64);
     for (location, groups) in &stats {
-        let access: Vec<Access> = groups.iter().map(access).collect();
+        let access: Vec<PageAccess> = groups.iter().map(access).collect();
         for (g, a) in groups.iter().zip(&access) {
-            match a {
-                Access::Skip => {}
-                Access::All => {
-                    (kept_rows, selected_rows) =
-                        (kept_rows + g.group.rows, selected_rows + g.group.rows)
-                }
-                Access::Pages(_, n) => {
-                    (kept_rows, selected_rows) = (kept_rows + g.group.rows, selected_rows + n)
-                }
-            }
+            let selected = match a {
+                PageAccess::Skip => continue,
+                PageAccess::All => g.group.rows,
+                PageAccess::Pages(_, n) => *n,
+            };
+            kept_rows += g.group.rows;
+            selected_rows += selected;
         }
         plans.insert(location.clone(), access);
     }
@@ -278,15 +250,15 @@ async fn seed_one(
             let mut plan = ParquetAccessPlan::new_all(access.len());
             for (i, a) in access.iter().enumerate() {
                 match a {
-                    Access::Skip => {
+                    PageAccess::Skip => {
                         plan.skip(i);
                         changed = true;
                     }
-                    Access::Pages(selection, _) if by_page => {
+                    PageAccess::Pages(selection, _) if by_page => {
                         plan.scan_selection(i, selection.clone());
                         changed = true;
                     }
-                    Access::All | Access::Pages(..) => {}
+                    PageAccess::All | PageAccess::Pages(..) => {}
                 }
             }
             files.push(file.clone().with_extension(plan));
@@ -345,14 +317,6 @@ impl Bounds {
 struct RowGroupBounds {
     group: Bounds,
     pages: Option<Vec<Bounds>>,
-}
-
-/// What the seeded scan reads of a row group: nothing, all of it, or the
-/// rows of some of its pages (with their count).
-enum Access {
-    Skip,
-    All,
-    Pages(RowSelection, u64),
 }
 
 /// The [`Bounds`] of each entry of parallel statistics arrays.
