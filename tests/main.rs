@@ -7,6 +7,7 @@ mod cli;
 mod demo;
 mod docs;
 mod flight;
+mod list_scan;
 mod parquet_nan;
 mod persistence;
 mod slt;

@@ -11,6 +11,8 @@
 use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 
 pub mod balance;
+mod list_pages;
+pub mod list_scan;
 pub mod sample;
 pub mod sample_exec;
 pub mod seed;

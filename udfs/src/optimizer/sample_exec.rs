@@ -505,7 +505,8 @@ impl QueryPlanner for QuiverQueryPlanner {
             DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(SampleExtensionPlanner)])
                 .create_physical_plan(logical_plan, state)
                 .await?;
-        super::seed::seed_top_k(plan, state).await
+        let plan = super::seed::seed_top_k(plan, state).await?;
+        super::list_scan::direct_list_scans(plan, state).await
     }
 }
 

@@ -1,0 +1,598 @@
+//! Scans that decode columns of float lists (embeddings) themselves.
+//!
+//! [`direct_list_scans`] runs after DataFusion's planner. It replaces a plain
+//! Parquet scan (no predicate, no partition columns, no declared order, no
+//! access plan) that reads a column of `List`, `LargeList` or
+//! `FixedSizeList` of `Float32`/`Float64` with a [`ListScanExec`] (and a
+//! projection, where the scan evaluated expressions). For each row group,
+//! [`ListScanExec`] fetches the column chunks it needs, decodes the list
+//! columns with [`super::list_pages`] and everything else with arrow-rs,
+//! exactly as DataFusion's scan would read them. A list chunk that
+//! `list_pages` does not take (NULLs, a dictionary, another encoding) is
+//! read by arrow-rs too, so the fast path changes speed, never results.
+//!
+//! The rewrite happens only where every file reads to the table's types
+//! without a cast (the footers are read at planning, as for the seeded
+//! top-k); otherwise DataFusion's scan stays. `EXPLAIN ANALYZE` shows, per
+//! scan, how many list chunks were decoded directly and how many by arrow-rs.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Result, Statistics, exec_err};
+use datafusion::datasource::physical_plan::parquet::apply_file_schema_type_coercions;
+use datafusion::datasource::physical_plan::{FileScanConfig, FileSource, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
+};
+use datafusion::parquet::basic::Type as PhysicalType;
+use datafusion::parquet::file::serialized_reader::SerializedPageReader;
+use datafusion::physical_expr::utils::reassign_expr_columns;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{
+    Boundedness, EmissionType, replace_children_if_necessary,
+};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, RecordOutput,
+};
+use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt, TryStreamExt};
+use object_store::ObjectMeta;
+
+use super::list_pages::{
+    Decoded, Fetched, ListChunk, chunk_qualifies, decode_lists, float_list_item,
+};
+use crate::nan_safe::fetch_nan_safe;
+
+/// `plan` with every scan that qualifies (see the module docs) reading its
+/// float-list columns through [`ListScanExec`].
+pub fn direct_list_scans<'a>(
+    plan: Arc<dyn ExecutionPlan>,
+    state: &'a dyn Session,
+) -> BoxFuture<'a, Result<Arc<dyn ExecutionPlan>>> {
+    async move {
+        if let Some(scan) = plan.downcast_ref::<DataSourceExec>() {
+            return Ok(list_scan(scan, state).await?.unwrap_or(plan));
+        }
+        let children: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
+        if children.is_empty() {
+            return Ok(plan);
+        }
+        let mut new = Vec::with_capacity(children.len());
+        for child in &children {
+            new.push(direct_list_scans(Arc::clone(child), state).await?);
+        }
+        if new.iter().zip(&children).all(|(a, b)| Arc::ptr_eq(a, b)) {
+            return Ok(plan);
+        }
+        replace_children_if_necessary(plan, new)
+    }
+    .boxed()
+}
+
+/// How one output column is read from one file.
+#[derive(Debug, Clone)]
+struct FileColumn {
+    /// The column's index among the file's top-level fields.
+    root: usize,
+    /// For a float-list column, its (only) leaf.
+    leaf: Option<usize>,
+}
+
+/// One file of a partition and the row groups it reads.
+#[derive(Debug, Clone)]
+struct FileTask {
+    object: ObjectMeta,
+    metadata: ArrowReaderMetadata,
+    columns: Vec<FileColumn>,
+    row_groups: Vec<usize>,
+}
+
+async fn list_scan(
+    scan: &DataSourceExec,
+    state: &dyn Session,
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let Some(config) = scan.data_source().downcast_ref::<FileScanConfig>() else {
+        return Ok(None);
+    };
+    let Some(source) = config.file_source().downcast_ref::<ParquetSource>() else {
+        return Ok(None);
+    };
+    let table = source.table_schema();
+    let files: Vec<_> = config.file_groups.iter().flat_map(|g| g.iter()).collect();
+    if source.filter().is_some()
+        || !table.table_partition_cols().is_empty()
+        || !table.virtual_columns().is_empty()
+        || !config.output_ordering.is_empty()
+        || config.output_partitioning.is_some()
+        || config.expr_adapter_factory.is_some()
+        || source
+            .table_parquet_options()
+            .crypto
+            .file_decryption
+            .is_some()
+        || files.is_empty()
+        || files
+            .iter()
+            .any(|f| !f.extensions.is_empty() || !f.partition_values.is_empty())
+    {
+        return Ok(None);
+    }
+    let file_schema = Arc::clone(table.file_schema());
+    // The table columns the scan reads, in table order.
+    let mut read: Vec<usize> = match source.projection() {
+        Some(projection) => projection.column_indices(),
+        None => (0..file_schema.fields().len()).collect(),
+    };
+    read.sort_unstable();
+    read.dedup();
+    if read.iter().any(|&i| i >= file_schema.fields().len())
+        || !read
+            .iter()
+            .any(|&i| float_list_item(file_schema.field(i).data_type()).is_some())
+    {
+        return Ok(None);
+    }
+    let output = Arc::new(file_schema.project(&read)?);
+
+    let store = state
+        .runtime_env()
+        .object_store(config.object_store_url.clone())?;
+    let mut layouts: HashMap<_, (ArrowReaderMetadata, Vec<FileColumn>)> = HashMap::new();
+    for file in &files {
+        let location = &file.object_meta.location;
+        if layouts.contains_key(location) {
+            continue;
+        }
+        let metadata =
+            fetch_nan_safe(state, &store, &file.object_meta, file.metadata_size_hint).await?;
+        // The schema DataFusion's scan would read this file with.
+        let mut options = ArrowReaderOptions::new();
+        if let Some(schema) = &file.arrow_schema {
+            options = options.with_schema(Arc::clone(schema));
+        }
+        let Ok(mut reader) = ArrowReaderMetadata::try_new(Arc::clone(&metadata), options.clone())
+        else {
+            return Ok(None);
+        };
+        if let Some(merged) = apply_file_schema_type_coercions(&file_schema, reader.schema()) {
+            options = options.with_schema(Arc::new(merged));
+            let Ok(coerced) = ArrowReaderMetadata::try_new(Arc::clone(&metadata), options) else {
+                return Ok(None);
+            };
+            reader = coerced;
+        }
+        let descr = metadata.file_metadata().schema_descr();
+        let mut columns = Vec::with_capacity(output.fields().len());
+        for field in output.fields() {
+            // Read as is, no cast, no INT96 (DataFusion may coerce those).
+            let Ok(root) = reader.schema().index_of(field.name()) else {
+                return Ok(None);
+            };
+            if reader.schema().field(root).data_type() != field.data_type() {
+                return Ok(None);
+            }
+            let leaves: Vec<usize> = (0..descr.num_columns())
+                .filter(|&l| descr.get_column_root_idx(l) == root)
+                .collect();
+            if leaves
+                .iter()
+                .any(|&l| descr.column(l).physical_type() == PhysicalType::INT96)
+            {
+                return Ok(None);
+            }
+            let leaf = match (float_list_item(field.data_type()), &leaves[..]) {
+                (None, _) => None,
+                (Some(_), [leaf]) if descr.column(*leaf).max_rep_level() == 1 => Some(*leaf),
+                (Some(_), _) => return Ok(None),
+            };
+            columns.push(FileColumn { root, leaf });
+        }
+        layouts.insert(location.clone(), (reader, columns));
+    }
+
+    let mut partitions = Vec::with_capacity(config.file_groups.len());
+    for group in &config.file_groups {
+        let mut tasks = Vec::new();
+        for file in group.iter() {
+            let (metadata, columns) = &layouts[&file.object_meta.location];
+            // A split file's row groups are those whose first page lies in
+            // its range, as DataFusion assigns them.
+            let row_groups = metadata
+                .metadata()
+                .row_groups()
+                .iter()
+                .enumerate()
+                .filter(|(_, g)| {
+                    file.range.as_ref().is_none_or(|range| {
+                        let first = g.column(0);
+                        range.contains(
+                            first
+                                .dictionary_page_offset()
+                                .unwrap_or_else(|| first.data_page_offset()),
+                        )
+                    })
+                })
+                .map(|(i, _)| i)
+                .collect();
+            tasks.push(FileTask {
+                object: file.object_meta.clone(),
+                metadata: metadata.clone(),
+                columns: columns.clone(),
+                row_groups,
+            });
+        }
+        partitions.push(tasks);
+    }
+    let exec: Arc<dyn ExecutionPlan> = Arc::new(ListScanExec::new(
+        config.object_store_url.clone(),
+        output,
+        partitions,
+        config.limit,
+        config.batch_size,
+    ));
+    let Some(projection) = source.projection() else {
+        return Ok((exec.schema() == scan.schema()).then_some(exec));
+    };
+    // The scan evaluated the projection's expressions over the table's
+    // columns: evaluate them over ours.
+    let exprs = projection
+        .iter()
+        .map(|p| {
+            Ok(ProjectionExpr::new(
+                reassign_expr_columns(Arc::clone(&p.expr), &exec.schema())?,
+                p.alias.clone(),
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let plan = Arc::new(ProjectionExec::try_new(exprs, exec)?);
+    if plan.schema() != scan.schema() {
+        return Ok(None);
+    }
+    Ok(Some(plan))
+}
+
+/// Reads Parquet files decoding float-list columns directly (see the
+/// module docs). One partition per file group of the scan it replaces,
+/// reading the same row groups in the same order.
+#[derive(Debug)]
+pub struct ListScanExec {
+    store: ObjectStoreUrl,
+    schema: SchemaRef,
+    partitions: Vec<Vec<FileTask>>,
+    limit: Option<usize>,
+    batch_size: Option<usize>,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl ListScanExec {
+    fn new(
+        store: ObjectStoreUrl,
+        schema: SchemaRef,
+        partitions: Vec<Vec<FileTask>>,
+        limit: Option<usize>,
+        batch_size: Option<usize>,
+    ) -> Self {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&schema)),
+            Partitioning::UnknownPartitioning(partitions.len()),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        Self {
+            store,
+            schema,
+            partitions,
+            limit,
+            batch_size,
+            properties,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+}
+
+impl DisplayAs for ListScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let names = |lists: bool| {
+            self.schema
+                .fields()
+                .iter()
+                .filter(|f| float_list_item(f.data_type()).is_some() == lists)
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let files: usize = self.partitions.iter().map(Vec::len).sum();
+        write!(
+            f,
+            "ListScanExec: {} partitions, {files} file ranges, lists=[{}], other=[{}]",
+            self.partitions.len(),
+            names(true),
+            names(false)
+        )?;
+        if let Some(limit) = self.limit {
+            write!(f, ", limit={limit}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for ListScanExec {
+    fn name(&self) -> &'static str {
+        "ListScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if !children.is_empty() {
+            return exec_err!("ListScanExec has no children");
+        }
+        Ok(self)
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn partition_statistics(&self, _partition: Option<usize>) -> Result<Arc<Statistics>> {
+        Ok(Arc::new(Statistics::new_unknown(&self.schema)))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let Some(tasks) = self.partitions.get(partition) else {
+            return exec_err!("ListScanExec has no partition {partition}");
+        };
+        let store = context.runtime_env().object_store(&self.store)?;
+        let batch_size = self
+            .batch_size
+            .unwrap_or_else(|| context.session_config().batch_size());
+        let metrics = ScanMetrics {
+            baseline: BaselineMetrics::new(&self.metrics, partition),
+            bytes: MetricBuilder::new(&self.metrics).counter("bytes_scanned", partition),
+            direct: MetricBuilder::new(&self.metrics).counter("list_chunks_direct", partition),
+            arrow: MetricBuilder::new(&self.metrics).counter("list_chunks_arrow", partition),
+        };
+        let schema = Arc::clone(&self.schema);
+        let units: Vec<(Arc<FileTask>, usize)> = tasks
+            .iter()
+            .flat_map(|t| {
+                let task = Arc::new(t.clone());
+                t.row_groups.iter().map(move |&g| (Arc::clone(&task), g))
+            })
+            .collect();
+        let read_schema = Arc::clone(&schema);
+        let read_metrics = metrics.clone();
+        let batches =
+            futures::stream::iter(units)
+                .then(move |(task, group)| {
+                    let (store, schema, metrics) = (
+                        Arc::clone(&store),
+                        Arc::clone(&read_schema),
+                        read_metrics.clone(),
+                    );
+                    async move {
+                        read_row_group(&*store, &task, group, schema, batch_size, &metrics).await
+                    }
+                })
+                .map_ok(futures::stream::iter)
+                .try_flatten();
+        let mut left = self.limit.unwrap_or(usize::MAX);
+        let baseline = metrics.baseline;
+        let limited = batches
+            .take_while(move |batch| {
+                let go = left > 0 || batch.is_err();
+                futures::future::ready(go)
+            })
+            .map(move |batch| {
+                let batch = batch?;
+                let _timer = baseline.elapsed_compute().timer();
+                let batch = if batch.num_rows() > left {
+                    batch.slice(0, left)
+                } else {
+                    batch
+                };
+                left = left.saturating_sub(batch.num_rows());
+                Ok(batch.record_output(&baseline))
+            });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, limited)))
+    }
+}
+
+#[derive(Clone)]
+struct ScanMetrics {
+    baseline: BaselineMetrics,
+    bytes: Count,
+    direct: Count,
+    arrow: Count,
+}
+
+/// Fetches the column chunks of one row group that the scan needs, decodes
+/// its list columns (directly where [`decode_lists`] takes them), and
+/// returns its batches.
+async fn read_row_group(
+    store: &dyn object_store::ObjectStore,
+    task: &FileTask,
+    group: usize,
+    schema: SchemaRef,
+    batch_size: usize,
+    metrics: &ScanMetrics,
+) -> Result<RowGroupBatches> {
+    let parquet = task.metadata.metadata();
+    let row_group = parquet.row_group(group);
+    let descr = parquet.file_metadata().schema_descr();
+    let leaves: Vec<usize> = (0..descr.num_columns())
+        .filter(|&l| {
+            task.columns
+                .iter()
+                .any(|c| descr.get_column_root_idx(l) == c.root)
+        })
+        .collect();
+    let ranges: Vec<std::ops::Range<u64>> = leaves
+        .iter()
+        .map(|&l| {
+            let (start, len) = row_group.column(l).byte_range();
+            start..start + len
+        })
+        .collect();
+    let bytes = store.get_ranges(&task.object.location, &ranges).await?;
+    metrics
+        .bytes
+        .add(ranges.iter().map(|r| (r.end - r.start) as usize).sum());
+    let fetched = Arc::new(Fetched::new(
+        ranges.iter().map(|r| r.start),
+        bytes,
+        task.object.size,
+    ));
+    let _timer = metrics.baseline.elapsed_compute().timer();
+    let rows = row_group.num_rows() as usize;
+    let mut lists: Vec<Option<ListChunk>> = Vec::with_capacity(task.columns.len());
+    let mut by_arrow = Vec::new();
+    for column in &task.columns {
+        let decoded = match column.leaf {
+            Some(leaf) => {
+                let chunk = row_group.column(leaf);
+                let item = float_list_item(schema.field(lists.len()).data_type());
+                if item.is_some_and(|item| chunk_qualifies(chunk, item)) {
+                    let mut pages =
+                        SerializedPageReader::new(Arc::clone(&fetched), chunk, rows, None)?;
+                    match decode_lists(&mut pages, descr.column(leaf).as_ref(), rows)? {
+                        Decoded::Lists(chunk) => Some(chunk),
+                        Decoded::Unsupported => None,
+                    }
+                } else {
+                    None
+                }
+            }
+            None => None,
+        };
+        match (&decoded, column.leaf) {
+            (Some(_), _) => metrics.direct.add(1),
+            (None, Some(_)) => metrics.arrow.add(1),
+            (None, None) => {}
+        }
+        if decoded.is_none() {
+            by_arrow.push(column.root);
+        }
+        lists.push(decoded);
+    }
+    let arrow = if by_arrow.is_empty() {
+        None
+    } else {
+        let mask = ProjectionMask::roots(descr, by_arrow);
+        Some(
+            ParquetRecordBatchReaderBuilder::new_with_metadata(
+                Fetched::clone(&fetched),
+                task.metadata.clone(),
+            )
+            .with_row_groups(vec![group])
+            .with_projection(mask)
+            .with_batch_size(batch_size)
+            .build()?,
+        )
+    };
+    Ok(RowGroupBatches {
+        schema,
+        arrow,
+        lists,
+        rows,
+        next: 0,
+        batch_size,
+    })
+}
+
+/// The batches of one row group, made as they are asked for: arrow-rs's
+/// batch of the other columns, and the same rows of each list column.
+struct RowGroupBatches {
+    schema: SchemaRef,
+    arrow: Option<ParquetRecordBatchReader>,
+    lists: Vec<Option<ListChunk>>,
+    rows: usize,
+    next: usize,
+    batch_size: usize,
+}
+
+impl RowGroupBatches {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        if self.next >= self.rows {
+            return Ok(None);
+        }
+        let other = match self.arrow.as_mut() {
+            Some(reader) => match reader.next() {
+                Some(batch) => Some(batch?),
+                None => return exec_err!("Parquet row group ended before its {} rows", self.rows),
+            },
+            None => None,
+        };
+        let len = other
+            .as_ref()
+            .map_or(self.batch_size.min(self.rows - self.next), |b| b.num_rows());
+        let range = self.next..self.next + len;
+        if range.end > self.rows {
+            return exec_err!("Parquet row group yielded more than its {} rows", self.rows);
+        }
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.lists.len());
+        for (field, list) in self.schema.fields().iter().zip(&self.lists) {
+            columns.push(match list {
+                Some(chunk) => chunk.take(range.clone(), field.data_type())?,
+                None => match other.as_ref().and_then(|b| b.column_by_name(field.name())) {
+                    Some(column) => Arc::clone(column),
+                    None => {
+                        return exec_err!("Parquet reader did not return column {}", field.name());
+                    }
+                },
+            });
+        }
+        self.next = range.end;
+        let options = RecordBatchOptions::new().with_row_count(Some(len));
+        Ok(Some(RecordBatch::try_new_with_options(
+            Arc::clone(&self.schema),
+            columns,
+            &options,
+        )?))
+    }
+}
+
+impl Iterator for RowGroupBatches {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_batch().transpose()
+    }
+}
