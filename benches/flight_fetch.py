@@ -9,6 +9,8 @@ Target: Flight SQL at most 1.5x in process.
     python benches/flight_fetch.py [--rows N] [--runs R]
 """
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -40,6 +42,18 @@ def statement_query(sql):
     return field(1, b"type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery") + field(2, command)
 
 
+def proc_cpu(pid):
+    """User plus system CPU seconds a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=10_000_000)
@@ -57,7 +71,9 @@ def main():
             return time.perf_counter() - start
 
         startup = statistics.median(in_process("SELECT 1") for _ in range(3))
+        before = children_cpu()
         local = [in_process(QUERY) for _ in range(args.runs)]
+        local_cpu = (children_cpu() - before) / args.runs
 
         with Server(wh) as server:
             conn = connect(server.url)
@@ -77,12 +93,14 @@ def main():
             import pyarrow.flight as flight
 
             client = flight.FlightClient(server.url.replace("grpc://", "grpc+tcp://"))
-            cpp = []
+            cpp, server_cpu, client_cpu = [], [], []
             for _ in range(args.runs):
-                start = time.perf_counter()
+                start, served, cpu = time.perf_counter(), proc_cpu(server.proc.pid), time.process_time()
                 info = client.get_flight_info(flight.FlightDescriptor.for_command(statement_query(QUERY)))
                 result = client.do_get(info.endpoints[0].ticket).read_all()
                 cpp.append(time.perf_counter() - start)
+                server_cpu.append(proc_cpu(server.proc.pid) - served)
+                client_cpu.append(time.process_time() - cpu)
                 assert result.num_rows == args.rows, result.num_rows
             client.close()
 
@@ -97,6 +115,8 @@ def main():
         ],
         ["path", "seconds", "vs in process"],
     )
+    print(f"CPU per run: in process {local_cpu:.2f} s; pyarrow.flight fetch: server "
+          f"{statistics.median(server_cpu):.2f} s, client {statistics.median(client_cpu):.2f} s")
     print(f"ratio: ADBC / in process = {r / l:.2f}, pyarrow.flight / in process = {c / l:.2f} (target <= 1.5)")
 
 
