@@ -20,16 +20,16 @@ use quiver::QuiverSession;
 use crate::common::session;
 
 /// `rows` rows from `first`: `id`, `v` (8 floats; an empty list at ids
-/// ending in 13 and a NULL one at ids ending in 37 when `gaps`), `w` (4
+/// ending in 613 and a NULL one at ids ending in 637 when `gaps`), `w` (4
 /// doubles) and `name`.
 fn batch(first: i64, rows: i64, gaps: bool) -> RecordBatch {
     let mut v = ListBuilder::new(Float32Builder::new());
     let mut w = FixedSizeListBuilder::new(Float64Builder::new(), 4);
     for id in first..first + rows {
         let x = id as f32;
-        match id % 100 {
-            13 if gaps => v.append(true),
-            37 if gaps => v.append(false),
+        match id % 1000 {
+            613 if gaps => v.append(true),
+            637 if gaps => v.append(false),
             _ => {
                 v.values().append_slice(&[
                     x,
@@ -74,7 +74,8 @@ fn write(path: &Path, batch: &RecordBatch, props: WriterProperties) {
 }
 
 /// Table `a`: three files (small pages v1 zstd; v2 pages with empty and
-/// NULL lists; a dictionary, uncompressed), row groups of 700 rows.
+/// NULL lists part way through; a dictionary, uncompressed), row groups of
+/// 700 rows.
 fn files(dir: &Path) -> std::path::PathBuf {
     let a = dir.join("a");
     std::fs::create_dir_all(&a).expect("dir");
@@ -161,8 +162,8 @@ async fn list_columns_read_directly_give_what_datafusion_gives() {
         }
     }
 
-    // The list columns were read by ListScanExec: directly, except the
-    // chunks holding empty or NULL lists and the dictionary file's.
+    // The list columns were read by ListScanExec: directly, except `v`
+    // from the pages holding its empty and NULL lists on.
     let plan = s
         .sql(&format!("EXPLAIN ANALYZE {}", QUERIES[0]))
         .await
@@ -170,10 +171,10 @@ async fn list_columns_read_directly_give_what_datafusion_gives() {
     let plan = text(&plan).await;
     assert!(plan.contains("ListScanExec"), "{plan}");
     assert!(!plan.contains("DataSourceExec"), "{plan}");
-    // v and w: 5 row groups in file 0, 3 in file 1, 3 in file 2. Direct:
-    // both in file 0, w in file 1 (v has gaps in every row group).
-    assert!(plan.contains("list_chunks_direct=13"), "{plan}");
-    assert!(plan.contains("list_chunks_arrow=9"), "{plan}");
+    // v and w: 5 row groups in file 0, 3 in file 1 (v has gaps in the
+    // first and the last), 3 in file 2 (dictionary-encoded).
+    assert!(plan.contains("list_chunks_direct=20"), "{plan}");
+    assert!(plan.contains("list_chunks_arrow=2"), "{plan}");
     // A filter the scan could prune with keeps DataFusion's scan.
     let filtered = s
         .sql(&format!("EXPLAIN {}", QUERIES[4]))

@@ -8,15 +8,19 @@
 //! the pages (see docs/benchmarks.md, top-k by cosine similarity).
 //!
 //! Such a column nearly always holds no NULL list, no empty list and no
-//! NULL element: every definition level is the maximum. [`decode_lists`]
+//! NULL element: every definition level is the maximum. [`ListColumn`]
 //! checks that on the encoded levels (a run of the maximum, or bit-packed
 //! groups compared with the maximum's bit pattern), takes the list starts
 //! from the zero bits of the repetition levels, and keeps each page's
-//! PLAIN values as they came out of the decompressor, without a copy. A
-//! chunk it cannot take that way (a dictionary, another encoding, a NULL
-//! or an empty list) is [`Decoded::Unsupported`], and the caller reads it
-//! with arrow-rs; only a chunk that contradicts itself is an error.
+//! PLAIN values as they came out of the decompressor, without a copy
+//! (dictionary-encoded pages, as pyarrow and Spark write a column's first
+//! pages, are looked up into a new buffer). It decodes a page at a time as
+//! rows are taken. At a page it cannot take that way (another encoding, a
+//! NULL or an empty list) it says so, and the caller reads the rest of the
+//! row group's column with arrow-rs; only a chunk that contradicts itself
+//! is an error.
 
+use std::collections::VecDeque;
 use std::mem::size_of;
 use std::ops::Range;
 use std::sync::Arc;
@@ -25,7 +29,7 @@ use bytes::{Buf, Bytes};
 use datafusion::arrow::array::{
     ArrayRef, FixedSizeListArray, GenericListArray, OffsetSizeTrait, PrimitiveArray,
 };
-use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use datafusion::arrow::buffer::{Buffer, MutableBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{
     ArrowPrimitiveType, DataType, FieldRef, Float32Type, Float64Type,
 };
@@ -35,7 +39,7 @@ use datafusion::parquet::column::page::{Page, PageReader};
 use datafusion::parquet::errors::ParquetError;
 use datafusion::parquet::file::metadata::ColumnChunkMetaData;
 use datafusion::parquet::file::reader::{ChunkReader, Length};
-use datafusion::parquet::schema::types::ColumnDescriptor;
+use datafusion::parquet::schema::types::ColumnDescPtr;
 
 /// The element type of a list column this module decodes, if it is one:
 /// `List`, `LargeList` or `FixedSizeList` of `Float32` or `Float64`.
@@ -47,9 +51,9 @@ pub(crate) fn float_list_item(data_type: &DataType) -> Option<&DataType> {
     matches!(item.data_type(), DataType::Float32 | DataType::Float64).then(|| item.data_type())
 }
 
-/// Whether a column chunk's footer allows [`decode_lists`]: one level of
-/// repetition, float values of the expected width, PLAIN values with RLE
-/// levels and no dictionary. (The pages are checked again as they come.)
+/// Whether a column chunk's footer allows [`ListColumn`]: one level of
+/// repetition, float values of the expected width, PLAIN or dictionary
+/// values with RLE levels. (The pages are checked again as they come.)
 pub(crate) fn chunk_qualifies(column: &ColumnChunkMetaData, item: &DataType) -> bool {
     let descr = column.column_descr();
     let physical = match item {
@@ -60,157 +64,112 @@ pub(crate) fn chunk_qualifies(column: &ColumnChunkMetaData, item: &DataType) -> 
     descr.physical_type() == physical
         && descr.max_rep_level() == 1
         && descr.max_def_level() >= 1
-        && column.dictionary_page_offset().is_none()
-        && column
-            .encodings()
-            .all(|e| matches!(e, Encoding::PLAIN | Encoding::RLE))
+        && column.encodings().all(|e| {
+            matches!(
+                e,
+                Encoding::PLAIN
+                    | Encoding::RLE
+                    | Encoding::PLAIN_DICTIONARY
+                    | Encoding::RLE_DICTIONARY
+            )
+        })
 }
 
-/// A row group's list column: where each list starts, and the values page
-/// by page.
-#[derive(Debug)]
-pub(crate) struct ListChunk {
-    /// The index of each list's first value, one per row.
-    starts: Vec<usize>,
-    /// Each page's values: (index of its first value, the values' bytes).
-    pages: Vec<(usize, Buffer)>,
-    /// All values.
-    values: usize,
+/// A row group's list column, decoded a page at a time as its rows are
+/// taken (so it holds about a page, not the row group).
+pub(crate) struct ListColumn {
+    pages: Box<dyn PageReader>,
+    descr: ColumnDescPtr,
+    /// Bytes per value (4 or 8).
     width: usize,
-}
-
-/// What [`decode_lists`] made of a column chunk.
-#[derive(Debug)]
-pub(crate) enum Decoded {
-    Lists(ListChunk),
-    /// Valid Parquet this module does not take: read it with arrow-rs.
-    Unsupported,
-}
-
-/// Decodes the pages of one row group's list column (see the module docs).
-/// `rows` is the row group's row count, which the lists must match.
-pub(crate) fn decode_lists(
-    pages: &mut dyn PageReader,
-    descr: &ColumnDescriptor,
+    max_def: u8,
+    def_width: u32,
+    /// The row group's rows, which its lists must match.
     rows: usize,
-) -> Result<Decoded> {
-    let width = match descr.physical_type() {
-        PhysicalType::FLOAT => 4,
-        PhysicalType::DOUBLE => 8,
-        _ => return Ok(Decoded::Unsupported),
-    };
-    let max_def = descr.max_def_level();
-    if descr.max_rep_level() != 1 || !(1..=255).contains(&max_def) {
-        return Ok(Decoded::Unsupported);
-    }
-    let max_def = max_def as u8;
-    let def_width = 8 - max_def.leading_zeros();
-    let corrupt = |what: &str| {
-        exec_err!(
-            "Parquet column {} is corrupt: {what}",
-            descr.path().string()
-        )
-    };
-    let mut chunk = ListChunk {
-        starts: Vec::with_capacity(rows),
-        pages: Vec::new(),
-        values: 0,
-        width,
-    };
-    while let Some(page) = pages.get_next_page()? {
-        // (page bytes, repetition levels, definition levels, values at, count)
-        let (buf, rep, def, at, n) = match page {
-            Page::DictionaryPage { .. } => return Ok(Decoded::Unsupported),
-            Page::DataPage {
-                buf,
-                num_values,
-                encoding,
-                def_level_encoding,
-                rep_level_encoding,
-                ..
-            } => {
-                if encoding != Encoding::PLAIN {
-                    return Ok(Decoded::Unsupported);
-                }
-                if def_level_encoding != Encoding::RLE || rep_level_encoding != Encoding::RLE {
-                    return Ok(Decoded::Unsupported);
-                }
-                let Some(rep) = prefixed(&buf, 0) else {
-                    return corrupt("repetition levels overrun the page");
-                };
-                let Some(def) = prefixed(&buf, rep.end) else {
-                    return corrupt("definition levels overrun the page");
-                };
-                let at = def.end;
-                (buf, rep, def, at, num_values as usize)
-            }
-            Page::DataPageV2 {
-                buf,
-                num_values,
-                encoding,
-                num_nulls,
-                def_levels_byte_len,
-                rep_levels_byte_len,
-                ..
-            } => {
-                if encoding != Encoding::PLAIN {
-                    return Ok(Decoded::Unsupported);
-                }
-                if num_nulls != 0 {
-                    return Ok(Decoded::Unsupported);
-                }
-                let rep = 0..rep_levels_byte_len as usize;
-                let def = rep.end..rep.end + def_levels_byte_len as usize;
-                if def.end > buf.len() {
-                    return corrupt("levels overrun the page");
-                }
-                let at = def.end;
-                (buf, rep, def, at, num_values as usize)
-            }
-        };
-        match all_levels_are(&buf[def], n, def_width, max_def) {
-            None => return corrupt("definition levels end early"),
-            Some(false) => return Ok(Decoded::Unsupported),
-            Some(true) => {}
-        }
-        let before = chunk.starts.len();
-        if list_starts(&buf[rep], n, chunk.values, &mut chunk.starts).is_none() {
-            return corrupt("repetition levels end early or exceed 1");
-        }
-        if chunk.values == 0 && n > 0 && chunk.starts.first() != Some(&0) {
-            return corrupt("the first value does not start a list");
-        }
-        if chunk.starts.len() - before > rows {
-            return corrupt("more lists than the row group has rows");
-        }
-        let bytes = n * width;
-        if buf.len() < at + bytes {
-            return corrupt("values end early");
-        }
-        chunk
-            .pages
-            .push((chunk.values, aligned(buf, at, bytes, width)));
-        chunk.values += n;
-    }
-    if chunk.starts.len() != rows {
-        return exec_err!(
-            "Parquet column {} is corrupt: {} lists in a row group of {rows} rows",
-            descr.path().string(),
-            chunk.starts.len()
-        );
-    }
-    Ok(Decoded::Lists(chunk))
+    /// The index of each list's first value, for the lists decoded so far.
+    starts: Vec<usize>,
+    /// Values decoded so far.
+    values: usize,
+    /// The values of the pages not yet taken: (index of the first, bytes).
+    buffers: VecDeque<(usize, Buffer)>,
+    dictionary: Option<Buffer>,
+    done: bool,
 }
 
-impl ListChunk {
+impl ListColumn {
+    /// The list column read from `pages`, or `None` if its schema is not a
+    /// single-level list of floats.
+    pub(crate) fn new(
+        pages: Box<dyn PageReader>,
+        descr: ColumnDescPtr,
+        rows: usize,
+    ) -> Option<Self> {
+        let width = match descr.physical_type() {
+            PhysicalType::FLOAT => 4,
+            PhysicalType::DOUBLE => 8,
+            _ => return None,
+        };
+        let max_def = u8::try_from(descr.max_def_level())
+            .ok()
+            .filter(|&d| d >= 1)?;
+        if descr.max_rep_level() != 1 {
+            return None;
+        }
+        Some(Self {
+            pages,
+            descr,
+            width,
+            max_def,
+            def_width: 8 - max_def.leading_zeros(),
+            rows,
+            starts: Vec::new(),
+            values: 0,
+            buffers: VecDeque::new(),
+            dictionary: None,
+            done: false,
+        })
+    }
+
     /// Rows `rows` as an array of `data_type` (a list type accepted by
-    /// [`float_list_item`], whose width matches the chunk's).
-    pub(crate) fn take(&self, rows: Range<usize>, data_type: &DataType) -> Result<ArrayRef> {
+    /// [`float_list_item`], whose width matches the column's); `None` if
+    /// a page on the way holds what this module does not take (a NULL or
+    /// empty list, an encoding other than PLAIN or a dictionary): the
+    /// caller reads from `rows.start` on with arrow-rs. Rows are taken in
+    /// order, each once.
+    pub(crate) fn take(
+        &mut self,
+        rows: Range<usize>,
+        data_type: &DataType,
+    ) -> Result<Option<ArrayRef>> {
+        // Until the list after the last one wanted has started (its start
+        // ends the range), or the chunk has ended.
+        while !self.done && self.starts.len() <= rows.end {
+            if !self.next_page()? {
+                return Ok(None);
+            }
+        }
+        if self.done && self.starts.len() != self.rows {
+            return self.corrupt(&format!(
+                "{} lists in a row group of {} rows",
+                self.starts.len(),
+                self.rows
+            ));
+        }
+        if rows.end > self.starts.len() {
+            return exec_err!(
+                "rows {rows:?} past the {} of the row group",
+                self.starts.len()
+            );
+        }
         let first = self.starts[rows.start];
         let end = self.starts.get(rows.end).copied().unwrap_or(self.values);
         let values = self.values_between(first, end);
+        // Pages wholly before `end` are done with.
+        while self.buffers.get(1).is_some_and(|(start, _)| *start <= end) {
+            self.buffers.pop_front();
+        }
         let starts = &self.starts[rows.clone()];
-        Ok(match data_type {
+        Ok(Some(match data_type {
             DataType::List(item) => Arc::new(list::<i32>(item, starts, first, end, values)?),
             DataType::LargeList(item) => Arc::new(list::<i64>(item, starts, first, end, values)?),
             DataType::FixedSizeList(item, size) => {
@@ -233,30 +192,199 @@ impl ListChunk {
                 )?)
             }
             other => return exec_err!("not a list of floats: {other}"),
-        })
+        }))
+    }
+
+    fn corrupt<T>(&self, what: &str) -> Result<T> {
+        exec_err!(
+            "Parquet column {} is corrupt: {what}",
+            self.descr.path().string()
+        )
+    }
+
+    /// Decodes the next page; false if it is one this module does not take.
+    fn next_page(&mut self) -> Result<bool> {
+        let Some(page) = self.pages.get_next_page()? else {
+            self.done = true;
+            return Ok(true);
+        };
+        // (page bytes, repetition levels, definition levels, values at,
+        // level count, value encoding)
+        let (buf, rep, def, at, n, encoding) = match page {
+            Page::DictionaryPage {
+                buf, num_values, ..
+            } => {
+                let bytes = num_values as usize * self.width;
+                if buf.len() < bytes {
+                    return self.corrupt("the dictionary ends early");
+                }
+                self.dictionary = Some(aligned(buf, 0, bytes, self.width));
+                return Ok(true);
+            }
+            Page::DataPage {
+                buf,
+                num_values,
+                encoding,
+                def_level_encoding,
+                rep_level_encoding,
+                ..
+            } => {
+                if def_level_encoding != Encoding::RLE || rep_level_encoding != Encoding::RLE {
+                    return Ok(false);
+                }
+                let Some(rep) = prefixed(&buf, 0) else {
+                    return self.corrupt("repetition levels overrun the page");
+                };
+                let Some(def) = prefixed(&buf, rep.end) else {
+                    return self.corrupt("definition levels overrun the page");
+                };
+                let at = def.end;
+                (buf, rep, def, at, num_values as usize, encoding)
+            }
+            Page::DataPageV2 {
+                buf,
+                num_values,
+                encoding,
+                num_nulls,
+                def_levels_byte_len,
+                rep_levels_byte_len,
+                ..
+            } => {
+                if num_nulls != 0 {
+                    return Ok(false);
+                }
+                let rep = 0..rep_levels_byte_len as usize;
+                let def = rep.end..rep.end + def_levels_byte_len as usize;
+                if def.end > buf.len() {
+                    return self.corrupt("levels overrun the page");
+                }
+                let at = def.end;
+                (buf, rep, def, at, num_values as usize, encoding)
+            }
+        };
+        if !matches!(
+            encoding,
+            Encoding::PLAIN | Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY
+        ) {
+            return Ok(false);
+        }
+        match all_levels_are(&buf[def], n, self.def_width, self.max_def) {
+            None => return self.corrupt("definition levels end early"),
+            Some(false) => return Ok(false),
+            Some(true) => {}
+        }
+        let before = self.starts.len();
+        if list_starts(&buf[rep], n, self.values, &mut self.starts).is_none() {
+            return self.corrupt("repetition levels end early or exceed 1");
+        }
+        if self.values == 0 && n > 0 && self.starts.first() != Some(&0) {
+            return self.corrupt("the first value does not start a list");
+        }
+        if self.starts.len() > self.rows {
+            self.starts.truncate(before);
+            return self.corrupt("more lists than the row group has rows");
+        }
+        let values = if encoding == Encoding::PLAIN {
+            let bytes = n * self.width;
+            if buf.len() < at + bytes {
+                return self.corrupt("values end early");
+            }
+            aligned(buf, at, bytes, self.width)
+        } else {
+            let Some(dictionary) = &self.dictionary else {
+                return self.corrupt("a dictionary-encoded page without a dictionary");
+            };
+            match lookup(&buf[at..], n, dictionary, self.width) {
+                Some(values) => values,
+                None => {
+                    return self.corrupt("dictionary indices end early or overrun the dictionary");
+                }
+            }
+        };
+        self.buffers.push_back((self.values, values));
+        self.values += n;
+        Ok(true)
     }
 
     /// The bytes of values `first..end`: a slice of one page's buffer, or
     /// a copy where the range crosses pages.
     fn values_between(&self, first: usize, end: usize) -> Buffer {
-        let page = self.pages.partition_point(|(start, _)| *start <= first) - 1;
-        let (start, buffer) = &self.pages[page];
-        let in_page = buffer.len() / self.width;
-        if end <= start + in_page || first == end {
-            return buffer
-                .slice_with_length((first - start) * self.width, (end - first) * self.width);
+        let width = self.width;
+        let at = self
+            .buffers
+            .partition_point(|(start, _)| *start <= first)
+            .saturating_sub(1);
+        if let Some((start, buffer)) = self.buffers.get(at)
+            && (end <= start + buffer.len() / width || first == end)
+        {
+            return buffer.slice_with_length((first - start) * width, (end - first) * width);
         }
-        let mut out = Vec::with_capacity((end - first) * self.width);
-        for (start, buffer) in &self.pages[page..] {
-            let len = buffer.len() / self.width;
+        let mut out = MutableBuffer::with_capacity((end - first) * width);
+        for (start, buffer) in self.buffers.iter().skip(at) {
+            let len = buffer.len() / width;
             if *start >= end {
                 break;
             }
             let (from, to) = (first.max(*start) - start, end.min(start + len) - start);
-            out.extend_from_slice(&buffer.as_slice()[from * self.width..to * self.width]);
+            out.extend_from_slice(&buffer.as_slice()[from * width..to * width]);
         }
-        Buffer::from_vec(out)
+        out.into()
     }
+}
+
+/// The values of a dictionary-encoded page: a byte of bit width, then `n`
+/// hybrid-encoded indices into `dictionary` (values of `width` bytes).
+fn lookup(b: &[u8], n: usize, dictionary: &Buffer, width: usize) -> Option<Buffer> {
+    let (&bits, b) = b.split_first()?;
+    let bits = u32::from(bits);
+    if bits > 32 {
+        return None;
+    }
+    let entries = dictionary.len() / width;
+    let dictionary = dictionary.as_slice();
+    let mut out = MutableBuffer::with_capacity(n * width);
+    let mut push = |i: u32| -> Option<()> {
+        let i = i as usize;
+        (i < entries).then(|| out.extend_from_slice(&dictionary[i * width..(i + 1) * width]))
+    };
+    let (mut pos, mut done) = (0, 0);
+    while done < n {
+        let header = uvarint(b, &mut pos)?;
+        if header & 1 == 0 {
+            let count = ((header >> 1) as usize).min(n - done);
+            let bytes = bits.div_ceil(8) as usize;
+            let mut value = [0u8; 4];
+            value[..bytes].copy_from_slice(b.get(pos..pos + bytes)?);
+            pos += bytes;
+            if count == 0 {
+                return None;
+            }
+            let index = u32::from_le_bytes(value);
+            for _ in 0..count {
+                push(index)?;
+            }
+            done += count;
+        } else {
+            let groups = (header >> 1) as usize;
+            let run = b.get(pos..pos + groups * bits as usize)?;
+            pos += groups * bits as usize;
+            if groups == 0 {
+                return None;
+            }
+            let take = (groups * 8).min(n - done);
+            for k in 0..take {
+                let bit = k * bits as usize;
+                let mut word = 0u64;
+                for (j, byte) in run[bit / 8..].iter().take(5).enumerate() {
+                    word |= u64::from(*byte) << (8 * j);
+                }
+                let mask = if bits == 0 { 0 } else { (1u64 << bits) - 1 };
+                push(((word >> (bit % 8)) & mask) as u32)?;
+            }
+            done += take;
+        }
+    }
+    Some(out.into())
 }
 
 fn list<O: OffsetSizeTrait>(
@@ -319,9 +447,16 @@ fn aligned(buf: Bytes, at: usize, bytes: usize, width: usize) -> Buffer {
             own.copy_within(at..at + bytes, to);
             Buffer::from(own.freeze()).slice_with_length(to, bytes)
         }
-        Ok(own) => Buffer::from_vec(own[at..at + bytes].to_vec()),
-        Err(shared) => Buffer::from_vec(shared[at..at + bytes].to_vec()),
+        Ok(own) => copied(&own[at..at + bytes]),
+        Err(shared) => copied(&shared[at..at + bytes]),
     }
+}
+
+/// A copy of `bytes` in memory aligned for any value type.
+fn copied(bytes: &[u8]) -> Buffer {
+    let mut out = MutableBuffer::with_capacity(bytes.len());
+    out.extend_from_slice(bytes);
+    out.into()
 }
 
 /// The range of a v1 page's level block at `from`: a 4-byte length, then
@@ -552,6 +687,24 @@ mod tests {
         .expect("test data")
     }
 
+    /// `batch(false, false)` with `large` NULL at `rows`.
+    fn batch_with_nulls_at(rows: &[u32]) -> RecordBatch {
+        let full = batch(false, false);
+        let mut large = LargeListBuilder::new(Float32Builder::new());
+        for i in 0..1000u32 {
+            if rows.contains(&i) {
+                large.append(false);
+            } else {
+                let x = i as f32;
+                large.values().append_slice(&[x, x + 0.25]);
+                large.append(true);
+            }
+        }
+        let mut columns = full.columns().to_vec();
+        columns[2] = Arc::new(large.finish());
+        RecordBatch::try_new(full.schema(), columns).expect("test data")
+    }
+
     fn write(batch: &RecordBatch, props: WriterProperties) -> Bytes {
         let mut out = Vec::new();
         let mut writer =
@@ -561,10 +714,31 @@ mod tests {
         Bytes::from(out)
     }
 
-    /// Decodes every list column of every row group directly and compares
-    /// slices of it (crossing page boundaries) with arrow-rs's reading.
-    /// Returns how many chunks were decoded directly.
-    fn compare(file: Bytes) -> usize {
+    /// The list column `c` of row group `g` of `file`.
+    fn column(file: &Bytes, g: usize, c: usize) -> ListColumn {
+        let reader = SerializedFileReader::new(file.clone()).expect("test data");
+        let group = reader.metadata().row_group(g);
+        let chunk = group.column(c);
+        let pages = SerializedPageReader::new(
+            Arc::new(file.clone()),
+            chunk,
+            group.num_rows() as usize,
+            None,
+        )
+        .expect("test data");
+        ListColumn::new(
+            Box::new(pages),
+            chunk.column_descr_ptr(),
+            group.num_rows() as usize,
+        )
+        .expect("a list of floats")
+    }
+
+    /// Decodes every list column of every row group directly, in batches
+    /// of several sizes (crossing page boundaries), and compares them with
+    /// arrow-rs's reading. Returns (row group columns decoded whole, and
+    /// the rows decoded before a page sent the rest to arrow-rs).
+    fn compare(file: Bytes) -> (usize, Vec<usize>) {
         let reader = SerializedFileReader::new(file.clone()).expect("test data");
         let arrow: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file.clone())
             .expect("test data")
@@ -576,42 +750,46 @@ mod tests {
         let expected = datafusion::arrow::compute::concat_batches(&arrow[0].schema(), &arrow)
             .expect("test data");
         let metadata = reader.metadata();
-        let (mut direct, mut first_row) = (0, 0);
+        let (mut whole, mut partial, mut first_row) = (0, Vec::new(), 0);
         for g in 0..metadata.num_row_groups() {
             let group = metadata.row_group(g);
             let rows = group.num_rows() as usize;
             for c in 0..group.num_columns() {
-                let column = group.column(c);
                 let data_type = expected.schema().field(c).data_type().clone();
-                let mut pages =
-                    SerializedPageReader::new(Arc::new(file.clone()), column, rows, None)
-                        .expect("test data");
-                let decoded =
-                    decode_lists(&mut pages, column.column_descr(), rows).expect("test data");
-                let Decoded::Lists(chunk) = decoded else {
-                    continue;
-                };
                 assert!(chunk_qualifies(
-                    column,
-                    float_list_item(&data_type).expect("test data")
+                    group.column(c),
+                    float_list_item(&data_type).expect("lists")
                 ));
-                direct += 1;
+                let mut taken = Vec::new();
                 for step in [rows, 7, 64] {
+                    let mut list = column(&file, g, c);
+                    let mut done = 0;
                     for start in (0..rows).step_by(step) {
                         let end = (start + step).min(rows);
-                        let got = chunk.take(start..end, &data_type).expect("test data");
+                        let Some(got) = list.take(start..end, &data_type).expect("test data")
+                        else {
+                            break;
+                        };
                         let want = expected.column(c).slice(first_row + start, end - start);
                         assert_eq!(
                             got.as_ref(),
                             want.as_ref(),
                             "column {c}, rows {start}..{end}"
                         );
+                        done = end;
                     }
+                    taken.push(done);
+                }
+                if taken[0] == rows {
+                    whole += 1;
+                }
+                if taken[1] > 0 && taken[1] < rows {
+                    partial.push(taken[1]);
                 }
             }
             first_row += rows;
         }
-        direct
+        (whole, partial)
     }
 
     fn props() -> datafusion::parquet::file::properties::WriterPropertiesBuilder {
@@ -626,51 +804,78 @@ mod tests {
     fn lists_decode_as_arrow_reads_them() {
         let plain = batch(false, false);
         // 4 row groups of 3 list columns, small pages, v1 and v2 pages,
-        // compressed and not.
+        // compressed and not, PLAIN and dictionary-encoded.
         for version in [WriterVersion::PARQUET_1_0, WriterVersion::PARQUET_2_0] {
             for compression in [
                 Compression::UNCOMPRESSED,
                 Compression::ZSTD(ZstdLevel::default()),
             ] {
-                let file = write(
-                    &plain,
-                    props()
-                        .set_writer_version(version)
-                        .set_compression(compression)
-                        .build(),
-                );
-                assert_eq!(compare(file), 12, "{version:?} {compression:?}");
+                for dictionary in [false, true] {
+                    let file = write(
+                        &plain,
+                        props()
+                            .set_writer_version(version)
+                            .set_compression(compression)
+                            .set_dictionary_enabled(dictionary)
+                            .build(),
+                    );
+                    assert_eq!(
+                        compare(file),
+                        (12, vec![]),
+                        "{version:?} {compression:?} {dictionary}"
+                    );
+                }
             }
         }
-        // Empty lists and NULL lists are left to arrow-rs; the other
-        // columns still decode directly.
-        assert_eq!(compare(write(&batch(true, false), props().build())), 8);
-        assert_eq!(compare(write(&batch(false, true), props().build())), 8);
-        assert_eq!(compare(write(&batch(true, true), props().build())), 4);
-        // A dictionary is left to arrow-rs.
-        let dictionary = write(&plain, props().set_dictionary_enabled(true).build());
-        assert_eq!(compare(dictionary), 0);
+        // A dictionary that overflows into PLAIN pages part way.
+        let spill = props()
+            .set_dictionary_enabled(true)
+            .set_dictionary_page_size_limit(256)
+            .build();
+        assert_eq!(compare(write(&plain, spill)), (12, vec![]));
+    }
+
+    /// Empty and NULL lists are left to arrow-rs from the page that holds
+    /// them: every row group of `varying` (empty lists in its first page)
+    /// and of `large` (a NULL at row 7 of every 100); with `large`'s NULLs
+    /// only at rows 207 and 707, rows before their page decode directly.
+    #[test]
+    fn gaps_send_the_rest_of_a_chunk_to_arrow() {
+        assert_eq!(
+            compare(write(&batch(true, false), props().build())),
+            (8, vec![])
+        );
+        assert_eq!(
+            compare(write(&batch(false, true), props().build())),
+            (8, vec![])
+        );
+        assert_eq!(
+            compare(write(&batch(true, true), props().build())),
+            (4, vec![])
+        );
+        let late = write(&batch_with_nulls_at(&[207, 707]), props().build());
+        // Row 207 is in the page of rows 200-249 of row group 0, row 707
+        // in that of rows 100-149 of row group 2 (its row 107): batches of
+        // 7 get to 196 and 98, the batch after needing the next list's
+        // start, which is in that page.
+        assert_eq!(compare(late), (10, vec![196, 98]));
     }
 
     #[test]
     fn a_fixed_size_list_of_another_length_is_an_error() {
         let file = write(&batch(false, false), props().build());
-        let reader = SerializedFileReader::new(file.clone()).expect("test data");
-        let column = reader.metadata().row_group(0).column(1);
-        let mut pages =
-            SerializedPageReader::new(Arc::new(file), column, 300, None).expect("test data");
-        let Decoded::Lists(chunk) =
-            decode_lists(&mut pages, column.column_descr(), 300).expect("test data")
-        else {
-            panic!("varying decodes directly");
-        };
         let fixed =
             DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float64, true)), 2);
-        let err = chunk.take(0..10, &fixed).expect_err("an error").to_string();
-        assert!(err.contains("FixedSizeList(2)"), "{err}");
+        let err = column(&file, 0, 1)
+            .take(0..10, &fixed)
+            .expect_err("lists of 1 to 4 values");
+        assert!(err.to_string().contains("FixedSizeList(2)"), "{err}");
         // The lists themselves are right as a plain list.
         let list = DataType::List(Arc::new(Field::new("item", DataType::Float64, true)));
-        let got = chunk.take(0..4, &list).expect("test data");
+        let got = column(&file, 0, 1)
+            .take(0..4, &list)
+            .expect("test data")
+            .expect("decoded");
         assert_eq!(got.as_list::<i32>().value_length(3), 4);
     }
 
@@ -678,10 +883,17 @@ mod tests {
     fn a_chunk_with_fewer_lists_than_rows_is_corrupt() {
         let file = write(&batch(false, false), props().build());
         let reader = SerializedFileReader::new(file.clone()).expect("test data");
-        let column = reader.metadata().row_group(0).column(0);
-        let mut pages =
-            SerializedPageReader::new(Arc::new(file), column, 300, None).expect("test data");
-        let err = decode_lists(&mut pages, column.column_descr(), 301).expect_err("an error");
+        let chunk = reader.metadata().row_group(0).column(0);
+        let pages =
+            SerializedPageReader::new(Arc::new(file.clone()), chunk, 300, None).expect("test data");
+        let mut list =
+            ListColumn::new(Box::new(pages), chunk.column_descr_ptr(), 301).expect("a list");
+        let err = list
+            .take(
+                0..301,
+                &batch(false, false).schema().field(0).data_type().clone(),
+            )
+            .expect_err("a row short");
         assert!(
             err.to_string()
                 .contains("300 lists in a row group of 301 rows"),

@@ -21,6 +21,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::compute::concat;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -33,7 +34,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
-    ParquetRecordBatchReaderBuilder,
+    ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
 use datafusion::parquet::basic::Type as PhysicalType;
 use datafusion::parquet::file::serialized_reader::SerializedPageReader;
@@ -54,9 +55,7 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 
-use super::list_pages::{
-    Decoded, Fetched, ListChunk, chunk_qualifies, decode_lists, float_list_item,
-};
+use super::list_pages::{Fetched, ListColumn, chunk_qualifies, float_list_item};
 use crate::nan_safe::fetch_nan_safe;
 
 /// `plan` with every scan that qualifies (see the module docs) reading its
@@ -443,9 +442,8 @@ struct ScanMetrics {
     arrow: Count,
 }
 
-/// Fetches the column chunks of one row group that the scan needs, decodes
-/// its list columns (directly where [`decode_lists`] takes them), and
-/// returns its batches.
+/// Fetches the column chunks of one row group that the scan needs and
+/// returns its batches, made as they are asked for.
 async fn read_row_group(
     store: &dyn object_store::ObjectStore,
     task: &FileTask,
@@ -475,77 +473,142 @@ async fn read_row_group(
     metrics
         .bytes
         .add(ranges.iter().map(|r| (r.end - r.start) as usize).sum());
-    let fetched = Arc::new(Fetched::new(
-        ranges.iter().map(|r| r.start),
-        bytes,
-        task.object.size,
-    ));
-    let _timer = metrics.baseline.elapsed_compute().timer();
+    let fetched = Fetched::new(ranges.iter().map(|r| r.start), bytes, task.object.size);
     let rows = row_group.num_rows() as usize;
-    let mut lists: Vec<Option<ListChunk>> = Vec::with_capacity(task.columns.len());
+    let reader = ColumnReaders {
+        fetched,
+        metadata: task.metadata.clone(),
+        group,
+        batch_size,
+    };
+    let mut lists = Vec::with_capacity(task.columns.len());
     let mut by_arrow = Vec::new();
-    for column in &task.columns {
-        let decoded = match column.leaf {
-            Some(leaf) => {
-                let chunk = row_group.column(leaf);
-                let item = float_list_item(schema.field(lists.len()).data_type());
-                if item.is_some_and(|item| chunk_qualifies(chunk, item)) {
-                    let mut pages =
-                        SerializedPageReader::new(Arc::clone(&fetched), chunk, rows, None)?;
-                    match decode_lists(&mut pages, descr.column(leaf).as_ref(), rows)? {
-                        Decoded::Lists(chunk) => Some(chunk),
-                        Decoded::Unsupported => None,
-                    }
-                } else {
-                    None
-                }
+    for (field, column) in schema.fields().iter().zip(&task.columns) {
+        let direct = column.leaf.and_then(|leaf| {
+            let chunk = row_group.column(leaf);
+            let item = float_list_item(field.data_type())?;
+            chunk_qualifies(chunk, item).then_some(chunk)
+        });
+        let source = match direct {
+            Some(chunk) => {
+                let pages =
+                    SerializedPageReader::new(Arc::new(reader.fetched.clone()), chunk, rows, None)?;
+                ListColumn::new(Box::new(pages), chunk.column_descr_ptr(), rows)
+                    .map(ListSource::Direct)
             }
             None => None,
         };
-        match (&decoded, column.leaf) {
-            (Some(_), _) => metrics.direct.add(1),
-            (None, Some(_)) => metrics.arrow.add(1),
-            (None, None) => {}
-        }
-        if decoded.is_none() {
+        if source.is_none() {
+            if column.leaf.is_some() {
+                metrics.arrow.add(1);
+            }
             by_arrow.push(column.root);
         }
-        lists.push(decoded);
+        lists.push(source);
     }
-    let arrow = if by_arrow.is_empty() {
+    let other = if by_arrow.is_empty() {
         None
     } else {
-        let mask = ProjectionMask::roots(descr, by_arrow);
-        Some(
-            ParquetRecordBatchReaderBuilder::new_with_metadata(
-                Fetched::clone(&fetched),
-                task.metadata.clone(),
-            )
-            .with_row_groups(vec![group])
-            .with_projection(mask)
-            .with_batch_size(batch_size)
-            .build()?,
-        )
+        Some(reader.build(by_arrow, 0, rows)?)
     };
     Ok(RowGroupBatches {
         schema,
-        arrow,
+        reader,
+        roots: task.columns.iter().map(|c| c.root).collect(),
+        other,
         lists,
         rows,
         next: 0,
-        batch_size,
+        metrics: metrics.clone(),
     })
+}
+
+/// What arrow-rs needs to read columns of one fetched row group.
+struct ColumnReaders {
+    fetched: Fetched,
+    metadata: ArrowReaderMetadata,
+    group: usize,
+    batch_size: usize,
+}
+
+impl ColumnReaders {
+    /// A reader of the top-level columns `roots` from row `from` on.
+    fn build(
+        &self,
+        roots: Vec<usize>,
+        from: usize,
+        rows: usize,
+    ) -> Result<ParquetRecordBatchReader> {
+        let descr = self.metadata.metadata().file_metadata().schema_descr();
+        let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            self.fetched.clone(),
+            self.metadata.clone(),
+        )
+        .with_row_groups(vec![self.group])
+        .with_projection(ProjectionMask::roots(descr, roots))
+        .with_batch_size(self.batch_size);
+        if from > 0 {
+            builder = builder.with_row_selection(RowSelection::from(vec![
+                RowSelector::skip(from),
+                RowSelector::select(rows - from),
+            ]));
+        }
+        Ok(builder.build()?)
+    }
+}
+
+/// Where a list column's rows come from: decoded directly, or (from the
+/// first page [`ListColumn`] does not take) by arrow-rs.
+enum ListSource {
+    Direct(ListColumn),
+    Arrow(ParquetRecordBatchReader, Option<ArrayRef>),
+}
+
+impl ListSource {
+    /// The next `n` rows of arrow-rs's reading (whatever its batch sizes).
+    fn take_arrow(
+        reader: &mut ParquetRecordBatchReader,
+        left: &mut Option<ArrayRef>,
+        n: usize,
+    ) -> Result<ArrayRef> {
+        let mut parts: Vec<ArrayRef> = left.take().into_iter().collect();
+        let mut have: usize = parts.iter().map(|a| a.len()).sum();
+        while have < n {
+            let Some(batch) = reader.next() else {
+                return exec_err!("Parquet row group ended early");
+            };
+            let column = Arc::clone(batch?.column(0));
+            have += column.len();
+            parts.push(column);
+        }
+        let refs: Vec<&dyn datafusion::arrow::array::Array> =
+            parts.iter().map(|a| a.as_ref()).collect();
+        let all = if refs.len() == 1 {
+            Arc::clone(&parts[0])
+        } else {
+            concat(&refs)?
+        };
+        if all.len() > n {
+            *left = Some(all.slice(n, all.len() - n));
+        }
+        Ok(all.slice(0, n))
+    }
 }
 
 /// The batches of one row group, made as they are asked for: arrow-rs's
 /// batch of the other columns, and the same rows of each list column.
 struct RowGroupBatches {
     schema: SchemaRef,
-    arrow: Option<ParquetRecordBatchReader>,
-    lists: Vec<Option<ListChunk>>,
+    reader: ColumnReaders,
+    /// Each output column's top-level column in the file.
+    roots: Vec<usize>,
+    other: Option<ParquetRecordBatchReader>,
+    /// Per output column, where its rows come from if it is a list column
+    /// not in `other`.
+    lists: Vec<Option<ListSource>>,
     rows: usize,
     next: usize,
-    batch_size: usize,
+    metrics: ScanMetrics,
 }
 
 impl RowGroupBatches {
@@ -553,7 +616,7 @@ impl RowGroupBatches {
         if self.next >= self.rows {
             return Ok(None);
         }
-        let other = match self.arrow.as_mut() {
+        let other = match self.other.as_mut() {
             Some(reader) => match reader.next() {
                 Some(batch) => Some(batch?),
                 None => return exec_err!("Parquet row group ended before its {} rows", self.rows),
@@ -562,24 +625,51 @@ impl RowGroupBatches {
         };
         let len = other
             .as_ref()
-            .map_or(self.batch_size.min(self.rows - self.next), |b| b.num_rows());
+            .map_or(self.reader.batch_size.min(self.rows - self.next), |b| {
+                b.num_rows()
+            });
         let range = self.next..self.next + len;
         if range.end > self.rows {
             return exec_err!("Parquet row group yielded more than its {} rows", self.rows);
         }
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.lists.len());
-        for (field, list) in self.schema.fields().iter().zip(&self.lists) {
-            columns.push(match list {
-                Some(chunk) => chunk.take(range.clone(), field.data_type())?,
+        for (i, field) in self.schema.fields().iter().enumerate() {
+            let column = match &mut self.lists[i] {
+                Some(ListSource::Direct(list)) => {
+                    match list.take(range.clone(), field.data_type())? {
+                        Some(array) => array,
+                        None => {
+                            // From here on arrow-rs reads this column.
+                            self.metrics.arrow.add(1);
+                            let mut reader =
+                                self.reader
+                                    .build(vec![self.roots[i]], range.start, self.rows)?;
+                            let mut left = None;
+                            let array = ListSource::take_arrow(&mut reader, &mut left, len)?;
+                            self.lists[i] = Some(ListSource::Arrow(reader, left));
+                            array
+                        }
+                    }
+                }
+                Some(ListSource::Arrow(reader, left)) => ListSource::take_arrow(reader, left, len)?,
                 None => match other.as_ref().and_then(|b| b.column_by_name(field.name())) {
                     Some(column) => Arc::clone(column),
                     None => {
                         return exec_err!("Parquet reader did not return column {}", field.name());
                     }
                 },
-            });
+            };
+            columns.push(column);
         }
         self.next = range.end;
+        if self.next == self.rows {
+            let direct = self
+                .lists
+                .iter()
+                .filter(|l| matches!(l, Some(ListSource::Direct(_))))
+                .count();
+            self.metrics.direct.add(direct);
+        }
         let options = RecordBatchOptions::new().with_row_count(Some(len));
         Ok(Some(RecordBatch::try_new_with_options(
             Arc::clone(&self.schema),
