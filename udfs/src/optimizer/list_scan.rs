@@ -40,9 +40,7 @@ use datafusion::parquet::basic::Type as PhysicalType;
 use datafusion::parquet::file::serialized_reader::SerializedPageReader;
 use datafusion::physical_expr::utils::reassign_expr_columns;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{
-    Boundedness, EmissionType, replace_children_if_necessary,
-};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{
     BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, RecordOutput,
 };
@@ -56,6 +54,7 @@ use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 
 use super::list_pages::{Fetched, ListColumn, chunk_qualifies, float_list_item};
+use super::rewrite_down;
 use crate::nan_safe::fetch_nan_safe;
 
 /// `plan` with every scan that qualifies (see the module docs) reading its
@@ -64,24 +63,19 @@ pub fn direct_list_scans<'a>(
     plan: Arc<dyn ExecutionPlan>,
     state: &'a dyn Session,
 ) -> BoxFuture<'a, Result<Arc<dyn ExecutionPlan>>> {
-    async move {
-        if let Some(scan) = plan.downcast_ref::<DataSourceExec>() {
-            return Ok(list_scan(scan, state).await?.unwrap_or(plan));
+    fn scan<'a>(
+        node: &'a Arc<dyn ExecutionPlan>,
+        state: &'a dyn Session,
+    ) -> BoxFuture<'a, Result<Option<Arc<dyn ExecutionPlan>>>> {
+        async move {
+            match node.downcast_ref::<DataSourceExec>() {
+                Some(scan) => list_scan(scan, state).await,
+                None => Ok(None),
+            }
         }
-        let children: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
-        if children.is_empty() {
-            return Ok(plan);
-        }
-        let mut new = Vec::with_capacity(children.len());
-        for child in &children {
-            new.push(direct_list_scans(Arc::clone(child), state).await?);
-        }
-        if new.iter().zip(&children).all(|(a, b)| Arc::ptr_eq(a, b)) {
-            return Ok(plan);
-        }
-        replace_children_if_necessary(plan, new)
+        .boxed()
     }
-    .boxed()
+    rewrite_down(plan, state, scan)
 }
 
 /// How one output column is read from one file.

@@ -8,7 +8,15 @@
 //! (`SessionStateBuilder::with_query_planner`), which knows the operators of
 //! quiver's logical nodes.
 
+use std::sync::Arc;
+
+use datafusion::catalog::Session;
+use datafusion::common::Result;
 use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
+use futures::FutureExt;
+use futures::future::BoxFuture;
 
 pub mod balance;
 mod list_pages;
@@ -19,6 +27,41 @@ pub mod seed;
 
 pub use balance::{SpreadModelCalls, physical_optimizer_rules};
 pub use sample_exec::QuiverQueryPlanner;
+
+/// A rewrite of one node of a physical plan, which may read files
+/// (footers) to decide: `None` leaves the node as it is.
+pub(crate) type NodeRewrite = for<'a> fn(
+    &'a Arc<dyn ExecutionPlan>,
+    &'a dyn Session,
+) -> BoxFuture<'a, Result<Option<Arc<dyn ExecutionPlan>>>>;
+
+/// `plan` with `rewrite` applied from the root down: where it replaces a
+/// node, the replacement is kept as it is; elsewhere the children are
+/// rewritten.
+pub(crate) fn rewrite_down<'a>(
+    plan: Arc<dyn ExecutionPlan>,
+    state: &'a dyn Session,
+    rewrite: NodeRewrite,
+) -> BoxFuture<'a, Result<Arc<dyn ExecutionPlan>>> {
+    async move {
+        if let Some(new) = rewrite(&plan, state).await? {
+            return Ok(new);
+        }
+        let children: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
+        if children.is_empty() {
+            return Ok(plan);
+        }
+        let mut new = Vec::with_capacity(children.len());
+        for child in &children {
+            new.push(rewrite_down(Arc::clone(child), state, rewrite).await?);
+        }
+        if new.iter().zip(&children).all(|(a, b)| Arc::ptr_eq(a, b)) {
+            return Ok(plan);
+        }
+        replace_children_if_necessary(plan, new)
+    }
+    .boxed()
+}
 
 /// What a scan reads of a row group: nothing, all of it, or the rows of
 /// some of its pages (with their count).

@@ -61,7 +61,7 @@ use datafusion::physical_plan::sorts::sort::SortExec;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use super::PageAccess;
+use super::{PageAccess, rewrite_down};
 use crate::nan_safe::fetch_nan_safe;
 
 /// `plan` with a seeded threshold added to every top-k scan that can take
@@ -70,24 +70,13 @@ pub fn seed_top_k<'a>(
     plan: Arc<dyn ExecutionPlan>,
     state: &'a dyn Session,
 ) -> BoxFuture<'a, Result<Arc<dyn ExecutionPlan>>> {
-    async move {
-        if let Some(seeded) = seed_one(&plan, state).await? {
-            return Ok(seeded);
-        }
-        let children: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
-        if children.is_empty() {
-            return Ok(plan);
-        }
-        let mut new = Vec::with_capacity(children.len());
-        for child in &children {
-            new.push(seed_top_k(Arc::clone(child), state).await?);
-        }
-        if new.iter().zip(&children).all(|(a, b)| Arc::ptr_eq(a, b)) {
-            return Ok(plan);
-        }
-        replace_children_if_necessary(plan, new)
+    fn seed<'a>(
+        node: &'a Arc<dyn ExecutionPlan>,
+        state: &'a dyn Session,
+    ) -> BoxFuture<'a, Result<Option<Arc<dyn ExecutionPlan>>>> {
+        seed_one(node, state).boxed()
     }
-    .boxed()
+    rewrite_down(plan, state, seed)
 }
 
 /// `node` with its scan seeded, if it is a top-k directly over a Parquet
