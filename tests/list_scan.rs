@@ -115,6 +115,9 @@ const QUERIES: &[&str] = &[
     "SELECT name, count(*), max(array_element(v, 7)) FROM a GROUP BY name ORDER BY name",
     "SELECT id, v FROM a WHERE array_element(v, 1) > 6400 ORDER BY id",
     "SELECT count(*) FROM (SELECT v FROM a LIMIT 5)",
+    "SELECT id, array_element(v, 2) AS y FROM a WHERE id BETWEEN 1200 AND 1800 ORDER BY id",
+    "SELECT name, v FROM a WHERE name = 'n7' ORDER BY id",
+    "SELECT id, v FROM a ORDER BY id DESC LIMIT 3",
 ];
 
 async fn text(batches: &[RecordBatch]) -> String {
@@ -144,23 +147,64 @@ async fn list_columns_read_directly_give_what_datafusion_gives() {
         .await
         .expect("plain table");
     // Batches of 8,192 rows take whole row groups; batches of 100 start
-    // and end inside pages.
-    for batch_size in [8192, 100] {
+    // and end inside pages. With `pushdown_filters` the scan filters rows
+    // itself, and DataFusion's scan stays.
+    for (batch_size, pushdown) in [(8192, false), (100, false), (8192, true)] {
         s.sql(&format!(
-            "SET datafusion.execution.batch_size = {batch_size}"
+            "SET datafusion.execution.batch_size = {batch_size}; \
+             SET datafusion.execution.parquet.pushdown_filters = {pushdown}"
         ))
         .await
-        .expect("batch size");
+        .expect("settings");
         for sql in QUERIES {
             let ours = s.sql(sql).await.expect(sql);
             let theirs = plain.sql(sql).await.expect(sql).collect().await.expect(sql);
             assert_eq!(
                 text(&ours).await,
                 text(&theirs).await,
-                "{sql}, batches of {batch_size}"
+                "{sql}, batches of {batch_size}, pushdown {pushdown}"
             );
         }
     }
+    let explain = |sql: &'static str| {
+        let s = &s;
+        async move {
+            let plan = s
+                .sql(&format!("EXPLAIN ANALYZE {sql}"))
+                .await
+                .expect("explain");
+            text(&plan).await
+        }
+    };
+    assert!(
+        explain(QUERIES[6]).await.contains("DataSourceExec"),
+        "pushdown_filters"
+    );
+    s.sql("SET datafusion.execution.parquet.pushdown_filters = false; SET datafusion.execution.batch_size = 100")
+        .await
+        .expect("settings");
+    // A filter only skips row groups by their statistics (the filter above
+    // keeps filtering rows): ids 1200 to 1800 are in 2 of file 0's 5 row
+    // groups and none of the other files' 6.
+    let filtered = explain(QUERIES[6]).await;
+    assert!(filtered.contains("ListScanExec"), "{filtered}");
+    assert!(
+        filtered.contains("row_groups_pruned_statistics=9"),
+        "{filtered}"
+    );
+    assert!(explain(QUERIES[4]).await.contains("ListScanExec"));
+    // A top-k's dynamic filter keeps DataFusion's scan.
+    assert!(explain(QUERIES[8]).await.contains("DataSourceExec"));
+    // Plain EXPLAIN shows the plan that runs too.
+    let plan = s
+        .sql(&format!("EXPLAIN {}", QUERIES[6]))
+        .await
+        .expect("explain");
+    let plan = text(&plan).await;
+    assert!(
+        plan.contains("ListScanExec") && plan.contains("row_groups_pruned_statistics=9"),
+        "{plan}"
+    );
 
     // The list columns were read by ListScanExec: directly, except `v`
     // from the pages holding its empty and NULL lists on.
@@ -175,12 +219,6 @@ async fn list_columns_read_directly_give_what_datafusion_gives() {
     // first and the last), 3 in file 2 (dictionary-encoded).
     assert!(plan.contains("list_chunks_direct=20"), "{plan}");
     assert!(plan.contains("list_chunks_arrow=2"), "{plan}");
-    // A filter the scan could prune with keeps DataFusion's scan.
-    let filtered = s
-        .sql(&format!("EXPLAIN {}", QUERIES[4]))
-        .await
-        .expect("explain");
-    assert!(text(&filtered).await.contains("DataSourceExec"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,9 +24,13 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::compute::concat;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Result, Statistics, exec_err};
-use datafusion::datasource::physical_plan::parquet::apply_file_schema_type_coercions;
+use datafusion::datasource::physical_plan::parquet::{
+    ParquetAccessPlan, ParquetFileMetrics, RowGroupAccessPlanFilter,
+    apply_file_schema_type_coercions,
+};
 use datafusion::datasource::physical_plan::{FileScanConfig, FileSource, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -38,8 +42,10 @@ use datafusion::parquet::arrow::arrow_reader::{
 };
 use datafusion::parquet::basic::Type as PhysicalType;
 use datafusion::parquet::file::serialized_reader::SerializedPageReader;
+use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
 use datafusion::physical_expr::utils::reassign_expr_columns;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{
     BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, RecordOutput,
@@ -108,7 +114,17 @@ async fn list_scan(
     };
     let table = source.table_schema();
     let files: Vec<_> = config.file_groups.iter().flat_map(|g| g.iter()).collect();
-    if source.filter().is_some()
+    // A predicate is used only to skip row groups by their statistics: a
+    // filter above still filters rows, unless the scan was told to
+    // (`pushdown_filters`); a dynamic one (a top-k's, a join's) changes as
+    // the query runs, which only DataFusion's scan follows.
+    let predicate = source.filter();
+    let dynamic = match &predicate {
+        Some(p) => p.exists(|e| Ok(e.downcast_ref::<DynamicFilterPhysicalExpr>().is_some()))?,
+        None => false,
+    };
+    if (predicate.is_some() && source.table_parquet_options().global.pushdown_filters)
+        || dynamic
         || !table.table_partition_cols().is_empty()
         || !table.virtual_columns().is_empty()
         || !config.output_ordering.is_empty()
@@ -146,7 +162,8 @@ async fn list_scan(
     let store = state
         .runtime_env()
         .object_store(config.object_store_url.clone())?;
-    let mut layouts: HashMap<_, (ArrowReaderMetadata, Vec<FileColumn>)> = HashMap::new();
+    let mut layouts: HashMap<_, (ArrowReaderMetadata, Vec<FileColumn>, Vec<bool>)> = HashMap::new();
+    let mut pruned = 0;
     for file in &files {
         let location = &file.object_meta.location;
         if layouts.contains_key(location) {
@@ -196,14 +213,31 @@ async fn list_scan(
             };
             columns.push(FileColumn { root, leaf });
         }
-        layouts.insert(location.clone(), (reader, columns));
+        let groups = metadata.row_groups();
+        let mut access = RowGroupAccessPlanFilter::new(ParquetAccessPlan::new_all(groups.len()));
+        let pruning = predicate.as_ref().and_then(|p| {
+            let p = reassign_expr_columns(Arc::clone(p), reader.schema()).ok()?;
+            PruningPredicateBuilder::new()
+                .with_file_schema(Arc::clone(reader.schema()))
+                .try_build(p)
+                .ok()
+        });
+        if let Some(pruning) = pruning {
+            let scratch = ExecutionPlanMetricsSet::new();
+            let metrics = ParquetFileMetrics::new(0, location.as_ref(), &scratch);
+            access.prune_by_statistics(reader.schema(), descr, groups, &pruning, &metrics);
+        }
+        let access = access.build();
+        let kept: Vec<bool> = (0..groups.len()).map(|i| access.should_scan(i)).collect();
+        pruned += kept.iter().filter(|k| !**k).count();
+        layouts.insert(location.clone(), (reader, columns, kept));
     }
 
     let mut partitions = Vec::with_capacity(config.file_groups.len());
     for group in &config.file_groups {
         let mut tasks = Vec::new();
         for file in group.iter() {
-            let (metadata, columns) = &layouts[&file.object_meta.location];
+            let (metadata, columns, kept) = &layouts[&file.object_meta.location];
             // A split file's row groups are those whose first page lies in
             // its range, as DataFusion assigns them.
             let row_groups = metadata
@@ -211,15 +245,16 @@ async fn list_scan(
                 .row_groups()
                 .iter()
                 .enumerate()
-                .filter(|(_, g)| {
-                    file.range.as_ref().is_none_or(|range| {
-                        let first = g.column(0);
-                        range.contains(
-                            first
-                                .dictionary_page_offset()
-                                .unwrap_or_else(|| first.data_page_offset()),
-                        )
-                    })
+                .filter(|(i, g)| {
+                    kept[*i]
+                        && file.range.as_ref().is_none_or(|range| {
+                            let first = g.column(0);
+                            range.contains(
+                                first
+                                    .dictionary_page_offset()
+                                    .unwrap_or_else(|| first.data_page_offset()),
+                            )
+                        })
                 })
                 .map(|(i, _)| i)
                 .collect();
@@ -238,6 +273,7 @@ async fn list_scan(
         partitions,
         config.limit,
         config.batch_size,
+        pruned,
     ));
     let Some(projection) = source.projection() else {
         return Ok((exec.schema() == scan.schema()).then_some(exec));
@@ -270,6 +306,8 @@ pub struct ListScanExec {
     partitions: Vec<Vec<FileTask>>,
     limit: Option<usize>,
     batch_size: Option<usize>,
+    /// Row groups the scan's predicate skipped by their statistics.
+    pruned: usize,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
@@ -281,6 +319,7 @@ impl ListScanExec {
         partitions: Vec<Vec<FileTask>>,
         limit: Option<usize>,
         batch_size: Option<usize>,
+        pruned: usize,
     ) -> Self {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
@@ -294,6 +333,7 @@ impl ListScanExec {
             partitions,
             limit,
             batch_size,
+            pruned,
             properties,
             metrics: ExecutionPlanMetricsSet::new(),
         }
@@ -319,6 +359,9 @@ impl DisplayAs for ListScanExec {
             names(true),
             names(false)
         )?;
+        if self.pruned > 0 {
+            write!(f, ", row_groups_pruned_statistics={}", self.pruned)?;
+        }
         if let Some(limit) = self.limit {
             write!(f, ", limit={limit}")?;
         }

@@ -27,6 +27,8 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
+use datafusion::common::display::{PlanType, StringifiedPlan};
+use datafusion::common::format::ExplainFormat;
 use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result, Statistics};
@@ -41,7 +43,9 @@ use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext
 use datafusion::logical_expr::{LogicalPlan, UserDefinedLogicalNode};
 use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::displayable;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::explain::ExplainExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, ExecutionPlanProperties,
@@ -505,6 +509,47 @@ impl QueryPlanner for QuiverQueryPlanner {
             DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(SampleExtensionPlanner)])
                 .create_physical_plan(logical_plan, state)
                 .await?;
+        if let (Some(explain), LogicalPlan::Explain(e)) =
+            (plan.downcast_ref::<ExplainExec>(), logical_plan)
+            && e.explain_format == ExplainFormat::Indent
+        {
+            // DataFusion rendered the physical plan before quiver's steps
+            // below: render the plan that would run instead.
+            let runs = self.create_physical_plan(&e.plan, state).await?;
+            let config = &state.config_options().explain;
+            let show = |stats: bool, schema: bool| {
+                displayable(runs.as_ref())
+                    .set_show_statistics(stats)
+                    .set_show_schema(schema)
+                    .indent(e.verbose)
+                    .to_string()
+            };
+            let stats = e.show_statistics.unwrap_or(config.show_statistics);
+            let plans = explain
+                .stringified_plans()
+                .iter()
+                .map(|p| match p.plan_type {
+                    PlanType::FinalPhysicalPlan => StringifiedPlan::new(
+                        PlanType::FinalPhysicalPlan,
+                        show(stats, config.show_schema),
+                    ),
+                    PlanType::FinalPhysicalPlanWithStats => StringifiedPlan::new(
+                        PlanType::FinalPhysicalPlanWithStats,
+                        show(true, false),
+                    ),
+                    PlanType::FinalPhysicalPlanWithSchema => StringifiedPlan::new(
+                        PlanType::FinalPhysicalPlanWithSchema,
+                        show(false, true),
+                    ),
+                    _ => p.clone(),
+                })
+                .collect();
+            return Ok(Arc::new(ExplainExec::new(
+                explain.schema(),
+                plans,
+                explain.verbose(),
+            )));
+        }
         let plan = super::seed::seed_top_k(plan, state).await?;
         super::list_scan::direct_list_scans(plan, state).await
     }
