@@ -42,7 +42,7 @@ use datafusion::parquet::arrow::arrow_reader::{
 };
 use datafusion::parquet::basic::Type as PhysicalType;
 use datafusion::parquet::file::serialized_reader::SerializedPageReader;
-use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
+use datafusion::physical_expr::expressions::{Column, DynamicFilterPhysicalExpr};
 use datafusion::physical_expr::utils::reassign_expr_columns;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
@@ -289,6 +289,16 @@ async fn list_scan(
             ))
         })
         .collect::<Result<Vec<_>>>()?;
+    // Columns as they are, in order: no projection needed.
+    let identity = exprs.len() == exec.schema().fields().len()
+        && exprs.iter().enumerate().all(|(i, p)| {
+            p.expr
+                .downcast_ref::<Column>()
+                .is_some_and(|c| c.index() == i && c.name() == p.alias)
+        });
+    if identity {
+        return Ok((exec.schema() == scan.schema()).then_some(exec));
+    }
     let plan = Arc::new(ProjectionExec::try_new(exprs, exec)?);
     if plan.schema() != scan.schema() {
         return Ok(None);
