@@ -1,15 +1,18 @@
 //! Scans that decode columns of float lists (embeddings) themselves.
 //!
-//! [`direct_list_scans`] runs after DataFusion's planner. It replaces a plain
-//! Parquet scan (no predicate, no partition columns, no declared order, no
-//! access plan) that reads a column of `List`, `LargeList` or
-//! `FixedSizeList` of `Float32`/`Float64` with a [`ListScanExec`] (and a
-//! projection, where the scan evaluated expressions). For each row group,
-//! [`ListScanExec`] fetches the column chunks it needs, decodes the list
-//! columns with [`super::list_pages`] and everything else with arrow-rs,
-//! exactly as DataFusion's scan would read them. A list chunk that
-//! `list_pages` does not take (NULLs, a dictionary, another encoding) is
-//! read by arrow-rs too, so the fast path changes speed, never results.
+//! [`direct_list_scans`] runs after DataFusion's planner. It replaces a
+//! Parquet scan (no partition columns, no declared order, no access plan,
+//! no dynamic filter, rows not filtered in the scan) that reads a column of
+//! `List`, `LargeList` or `FixedSizeList` of `Float32`/`Float64` with a
+//! [`ListScanExec`] (and a projection, where the scan evaluated
+//! expressions). A static predicate skips row groups by their statistics,
+//! decided at planning; the filter above the scan drops rows as before.
+//! For each row group, [`ListScanExec`] fetches the column chunks it needs,
+//! decodes the list columns with [`super::list_pages`] and everything else
+//! with arrow-rs, exactly as DataFusion's scan would read them. From a page
+//! `list_pages` does not take (a NULL or empty list, another encoding),
+//! arrow-rs reads the rest of that chunk, so the fast path changes speed,
+//! never results.
 //!
 //! The rewrite happens only where every file reads to the table's types
 //! without a cast (the footers are read at planning, as for the seeded
