@@ -28,6 +28,7 @@ use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::parquet::schema::types::ColumnPath;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::StreamExt;
+use quiver_udfs::functions::vector::vector_element;
 use quiver_udfs::nan_safe::{NanFreeColumns, NanSafeParquetFormat};
 use quiver_udfs::objects::delete_prefix;
 
@@ -212,10 +213,7 @@ fn dictionary_choices(first: &RecordBatch) -> Result<Vec<(ColumnPath, bool)>> {
     let mut plain = vec![false; schema.fields().len()];
     for (i, (field, column)) in schema.fields().iter().zip(first.columns()).enumerate() {
         plain[i] = match field.data_type() {
-            DataType::List(item) | DataType::LargeList(item) | DataType::FixedSizeList(item, _) => {
-                item.data_type().is_floating()
-            }
-            t if t.is_nested() => false,
+            t if t.is_nested() => vector_element(t).is_some_and(DataType::is_floating),
             _ => {
                 let values = column.len() - column.null_count();
                 values >= DICTIONARY_SAMPLE_ROWS && {

@@ -41,14 +41,12 @@ use datafusion::parquet::file::metadata::ColumnChunkMetaData;
 use datafusion::parquet::file::reader::{ChunkReader, Length};
 use datafusion::parquet::schema::types::ColumnDescPtr;
 
+use crate::functions::vector::vector_element;
+
 /// The element type of a list column this module decodes, if it is one:
 /// `List`, `LargeList` or `FixedSizeList` of `Float32` or `Float64`.
 pub(crate) fn float_list_item(data_type: &DataType) -> Option<&DataType> {
-    let item = match data_type {
-        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => f,
-        _ => return None,
-    };
-    matches!(item.data_type(), DataType::Float32 | DataType::Float64).then(|| item.data_type())
+    vector_element(data_type).filter(|t| matches!(t, DataType::Float32 | DataType::Float64))
 }
 
 /// Whether a column chunk's footer allows [`ListColumn`]: one level of
@@ -343,47 +341,19 @@ fn lookup(b: &[u8], n: usize, dictionary: &Buffer, width: usize) -> Option<Buffe
     let entries = dictionary.len() / width;
     let dictionary = dictionary.as_slice();
     let mut out = MutableBuffer::with_capacity(n * width);
-    let mut push = |i: u32| -> Option<()> {
+    let mut push = |i: u32| {
         let i = i as usize;
         (i < entries).then(|| out.extend_from_slice(&dictionary[i * width..(i + 1) * width]))
     };
-    let (mut pos, mut done) = (0, 0);
-    while done < n {
-        let header = uvarint(b, &mut pos)?;
-        if header & 1 == 0 {
-            let count = ((header >> 1) as usize).min(n - done);
-            let bytes = bits.div_ceil(8) as usize;
-            let mut value = [0u8; 4];
-            value[..bytes].copy_from_slice(b.get(pos..pos + bytes)?);
-            pos += bytes;
-            if count == 0 {
-                return None;
+    for_runs(b, n, bits, |run| {
+        match run {
+            Run::Repeat(index, count) => (0..count).try_for_each(|_| push(index))?,
+            Run::Packed(bytes, count) => {
+                (0..count).try_for_each(|k| push(unpack(bytes, bits, k)))?
             }
-            let index = u32::from_le_bytes(value);
-            for _ in 0..count {
-                push(index)?;
-            }
-            done += count;
-        } else {
-            let groups = (header >> 1) as usize;
-            let run = b.get(pos..pos + groups * bits as usize)?;
-            pos += groups * bits as usize;
-            if groups == 0 {
-                return None;
-            }
-            let take = (groups * 8).min(n - done);
-            for k in 0..take {
-                let bit = k * bits as usize;
-                let mut word = 0u64;
-                for (j, byte) in run[bit / 8..].iter().take(5).enumerate() {
-                    word |= u64::from(*byte) << (8 * j);
-                }
-                let mask = if bits == 0 { 0 } else { (1u64 << bits) - 1 };
-                push(((word >> (bit % 8)) & mask) as u32)?;
-            }
-            done += take;
         }
-    }
+        Some(true)
+    })?;
     Some(out.into())
 }
 
@@ -480,14 +450,74 @@ fn uvarint(b: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
-/// The `i`-th value of a bit-packed group run (LSB first) of `width` bits.
-fn unpack(bytes: &[u8], width: u32, i: usize) -> u8 {
-    let bit = i * width as usize;
-    let mut word = 0u32;
-    for (k, b) in bytes[bit / 8..].iter().take(3).enumerate() {
-        word |= u32::from(*b) << (8 * k);
+/// A run of an RLE/bit-packed hybrid stream (Parquet's levels and
+/// dictionary indices), cut to the values wanted.
+#[derive(Clone, Copy)]
+enum Run<'a> {
+    /// `count` copies of a value.
+    Repeat(u32, usize),
+    /// `count` values bit-packed in these bytes, least significant bit
+    /// first (groups of 8; the last group may hold padding past `count`).
+    Packed(&'a [u8], usize),
+}
+
+impl Run<'_> {
+    /// The values the run holds.
+    fn count(self) -> usize {
+        match self {
+            Run::Repeat(_, count) | Run::Packed(_, count) => count,
+        }
     }
-    ((word >> (bit % 8)) & ((1 << width) - 1)) as u8
+}
+
+/// Calls `f` with the runs holding the first `n` values of a hybrid stream
+/// of `width`-bit values, until `f` says stop (`Some(false)`, returned) or
+/// finds the data wrong (`None`, returned). `None` too if the stream ends
+/// before `n` values or holds an empty run.
+fn for_runs(
+    b: &[u8],
+    n: usize,
+    width: u32,
+    mut f: impl FnMut(Run) -> Option<bool>,
+) -> Option<bool> {
+    let (mut pos, mut done) = (0, 0);
+    while done < n {
+        let header = uvarint(b, &mut pos)?;
+        let run = if header & 1 == 0 {
+            let count = ((header >> 1) as usize).min(n - done);
+            let bytes = width.div_ceil(8) as usize;
+            let mut value = [0u8; 4];
+            value
+                .get_mut(..bytes)?
+                .copy_from_slice(b.get(pos..pos + bytes)?);
+            pos += bytes;
+            Run::Repeat(u32::from_le_bytes(value), count)
+        } else {
+            let len = (header >> 1) as usize * width as usize;
+            let bytes = b.get(pos..pos + len)?;
+            pos += len;
+            Run::Packed(bytes, ((header >> 1) as usize * 8).min(n - done))
+        };
+        if run.count() == 0 {
+            return None;
+        }
+        if !f(run)? {
+            return Some(false);
+        }
+        done += run.count();
+    }
+    Some(true)
+}
+
+/// The `i`-th value of a bit-packed run (least significant bit first) of
+/// `width` bits (at most 32).
+fn unpack(bytes: &[u8], width: u32, i: usize) -> u32 {
+    let bit = i * width as usize;
+    let mut word = 0u64;
+    for (k, b) in bytes[bit / 8..].iter().take(5).enumerate() {
+        word |= u64::from(*b) << (8 * k);
+    }
+    ((word >> (bit % 8)) & ((1u64 << width) - 1)) as u32
 }
 
 /// Whether the first `n` levels of a hybrid-encoded stream of `width`
@@ -500,90 +530,51 @@ fn all_levels_are(b: &[u8], n: usize, width: u32, level: u8) -> Option<bool> {
         packed |= u64::from(level) << (k * w);
     }
     let pattern = &packed.to_le_bytes()[..w];
-    let (mut pos, mut i) = (0, 0);
-    while i < n {
-        let header = uvarint(b, &mut pos)?;
-        if header & 1 == 0 {
-            let count = (header >> 1) as usize;
-            let value = *b.get(pos)?;
-            pos += w.div_ceil(8);
-            if count == 0 {
-                return None;
+    let level = u32::from(level);
+    for_runs(b, n, width, |run| {
+        Some(match run {
+            Run::Repeat(value, _) => value == level,
+            Run::Packed(bytes, count) => {
+                // Whole groups by their bytes, the rest value by value.
+                let full = count / 8;
+                bytes[..full * w].chunks_exact(w).all(|g| g == pattern)
+                    && (full * 8..count).all(|k| unpack(bytes, width, k) == level)
             }
-            if value != level {
-                return Some(false);
-            }
-            i += count;
-        } else {
-            let groups = (header >> 1) as usize;
-            let run = b.get(pos..pos + groups * w)?;
-            pos += groups * w;
-            let full = groups.min((n - i) / 8);
-            if !run[..full * w].chunks_exact(w).all(|g| g == pattern) {
-                return Some(false);
-            }
-            let tail = (n - i - full * 8).min((groups - full) * 8);
-            if (0..tail).any(|k| unpack(&run[full * w..], width, k) != level) {
-                return Some(false);
-            }
-            if groups == 0 {
-                return None;
-            }
-            i += groups * 8;
-        }
-    }
-    Some(true)
+        })
+    })
 }
 
 /// Adds to `out` the value index of every list start (a 0) among the first
 /// `n` repetition levels (1 bit each) of a hybrid-encoded stream, counting
 /// from `base`; `None` if the stream ends first or holds a level above 1.
 fn list_starts(b: &[u8], n: usize, base: usize, out: &mut Vec<usize>) -> Option<()> {
-    let (mut pos, mut i) = (0, 0);
-    while i < n {
-        let header = uvarint(b, &mut pos)?;
-        if header & 1 == 0 {
-            let count = ((header >> 1) as usize).min(n - i);
-            let value = *b.get(pos)?;
-            pos += 1;
-            match value {
-                0 => out.extend(base + i..base + i + count),
-                1 => {}
-                _ => return None,
-            }
-            if count == 0 {
-                return None;
-            }
-            i += count;
-        } else {
-            let groups = (header >> 1) as usize;
-            let run = b.get(pos..pos + groups)?;
-            pos += groups;
-            if groups == 0 {
-                return None;
-            }
-            let mut at = i;
-            for word in run.chunks(8) {
-                let mut eight = [0u8; 8];
-                eight[..word.len()].copy_from_slice(word);
-                let mut zeros = !u64::from_le_bytes(eight);
-                if word.len() < 8 {
-                    zeros &= (1u64 << (word.len() * 8)) - 1;
-                }
-                while zeros != 0 {
-                    let k = at + zeros.trailing_zeros() as usize;
-                    if k >= n {
-                        break;
+    let mut at = base;
+    for_runs(b, n, 1, |run| {
+        match run {
+            Run::Repeat(0, count) => out.extend(at..at + count),
+            Run::Repeat(1, _) => {}
+            Run::Repeat(..) => return None,
+            Run::Packed(bytes, count) => {
+                // The zero bits, eight bytes at a time.
+                for (w, word) in bytes.chunks(8).enumerate() {
+                    let mut eight = [0u8; 8];
+                    eight[..word.len()].copy_from_slice(word);
+                    let mut zeros = !u64::from_le_bytes(eight);
+                    while zeros != 0 {
+                        let k = w * 64 + zeros.trailing_zeros() as usize;
+                        if k >= count {
+                            break;
+                        }
+                        out.push(at + k);
+                        zeros &= zeros - 1;
                     }
-                    out.push(base + k);
-                    zeros &= zeros - 1;
                 }
-                at += word.len() * 8;
             }
-            i += groups * 8;
         }
-    }
-    Some(())
+        at += run.count();
+        Some(true)
+    })
+    .map(|_| ())
 }
 
 /// The byte ranges of a file a scan fetched, as a [`ChunkReader`] that
