@@ -462,24 +462,19 @@ impl ExecutionPlan for ListScanExec {
                 })
                 .map_ok(futures::stream::iter)
                 .try_flatten();
-        let mut left = self.limit.unwrap_or(usize::MAX);
+        // Stops reading once the limit's rows are out (errors pass).
         let baseline = metrics.baseline;
-        let limited = batches
-            .take_while(move |batch| {
-                let go = left > 0 || batch.is_err();
-                futures::future::ready(go)
-            })
-            .map(move |batch| {
-                let batch = batch?;
-                let _timer = baseline.elapsed_compute().timer();
-                let batch = if batch.num_rows() > left {
-                    batch.slice(0, left)
-                } else {
-                    batch
-                };
-                left = left.saturating_sub(batch.num_rows());
-                Ok(batch.record_output(&baseline))
+        let limited = batches.scan(self.limit.unwrap_or(usize::MAX), move |left, batch| {
+            if *left == 0 {
+                return futures::future::ready(None);
+            }
+            let batch = batch.map(|batch| {
+                let batch = batch.slice(0, batch.num_rows().min(*left));
+                *left -= batch.num_rows();
+                batch.record_output(&baseline)
             });
+            futures::future::ready(Some(batch))
+        });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, limited)))
     }
 }
@@ -611,35 +606,34 @@ impl ColumnReaders {
 /// first page [`ListColumn`] does not take) by arrow-rs.
 enum ListSource {
     Direct(ListColumn),
-    Arrow(ParquetRecordBatchReader, Option<ArrayRef>),
+    Arrow(ArrowRows),
 }
 
-impl ListSource {
-    /// The next `n` rows of arrow-rs's reading (whatever its batch sizes).
-    fn take_arrow(
-        reader: &mut ParquetRecordBatchReader,
-        left: &mut Option<ArrayRef>,
-        n: usize,
-    ) -> Result<ArrayRef> {
-        let mut parts: Vec<ArrayRef> = left.take().into_iter().collect();
+/// One column as arrow-rs reads it, taken `n` rows at a time whatever the
+/// sizes of its batches.
+struct ArrowRows {
+    reader: ParquetRecordBatchReader,
+    left: Option<ArrayRef>,
+}
+
+impl ArrowRows {
+    fn take(&mut self, n: usize) -> Result<ArrayRef> {
+        let mut parts: Vec<ArrayRef> = self.left.take().into_iter().collect();
         let mut have: usize = parts.iter().map(|a| a.len()).sum();
         while have < n {
-            let Some(batch) = reader.next() else {
+            let Some(batch) = self.reader.next() else {
                 return exec_err!("Parquet row group ended early");
             };
             let column = Arc::clone(batch?.column(0));
             have += column.len();
             parts.push(column);
         }
-        let refs: Vec<&dyn datafusion::arrow::array::Array> =
-            parts.iter().map(|a| a.as_ref()).collect();
-        let all = if refs.len() == 1 {
-            Arc::clone(&parts[0])
-        } else {
-            concat(&refs)?
+        let all = match &parts[..] {
+            [one] => Arc::clone(one),
+            _ => concat(&parts.iter().map(|a| a.as_ref()).collect::<Vec<_>>())?,
         };
         if all.len() > n {
-            *left = Some(all.slice(n, all.len() - n));
+            self.left = Some(all.slice(n, all.len() - n));
         }
         Ok(all.slice(0, n))
     }
@@ -666,6 +660,7 @@ impl RowGroupBatches {
         if self.next >= self.rows {
             return Ok(None);
         }
+        let _timer = self.metrics.baseline.elapsed_compute().timer();
         let other = match self.other.as_mut() {
             Some(reader) => match reader.next() {
                 Some(batch) => Some(batch?),
@@ -691,17 +686,17 @@ impl RowGroupBatches {
                         None => {
                             // From here on arrow-rs reads this column.
                             self.metrics.arrow.add(1);
-                            let mut reader =
+                            let reader =
                                 self.reader
                                     .build(vec![self.roots[i]], range.start, self.rows)?;
-                            let mut left = None;
-                            let array = ListSource::take_arrow(&mut reader, &mut left, len)?;
-                            self.lists[i] = Some(ListSource::Arrow(reader, left));
+                            let mut rows = ArrowRows { reader, left: None };
+                            let array = rows.take(len)?;
+                            self.lists[i] = Some(ListSource::Arrow(rows));
                             array
                         }
                     }
                 }
-                Some(ListSource::Arrow(reader, left)) => ListSource::take_arrow(reader, left, len)?,
+                Some(ListSource::Arrow(rows)) => rows.take(len)?,
                 None => match other.as_ref().and_then(|b| b.column_by_name(field.name())) {
                     Some(column) => Arc::clone(column),
                     None => {

@@ -528,20 +528,15 @@ impl QueryPlanner for QuiverQueryPlanner {
             let plans = explain
                 .stringified_plans()
                 .iter()
-                .map(|p| match p.plan_type {
-                    PlanType::FinalPhysicalPlan => StringifiedPlan::new(
-                        PlanType::FinalPhysicalPlan,
-                        show(stats, config.show_schema),
-                    ),
-                    PlanType::FinalPhysicalPlanWithStats => StringifiedPlan::new(
-                        PlanType::FinalPhysicalPlanWithStats,
-                        show(true, false),
-                    ),
-                    PlanType::FinalPhysicalPlanWithSchema => StringifiedPlan::new(
-                        PlanType::FinalPhysicalPlanWithSchema,
-                        show(false, true),
-                    ),
-                    _ => p.clone(),
+                .map(|p| {
+                    // (statistics, schema) as DataFusion shows each final plan.
+                    let shown = match p.plan_type {
+                        PlanType::FinalPhysicalPlan => (stats, config.show_schema),
+                        PlanType::FinalPhysicalPlanWithStats => (true, false),
+                        PlanType::FinalPhysicalPlanWithSchema => (false, true),
+                        _ => return p.clone(),
+                    };
+                    StringifiedPlan::new(p.plan_type.clone(), show(shown.0, shown.1))
                 })
                 .collect();
             return Ok(Arc::new(ExplainExec::new(
