@@ -17,13 +17,18 @@ async fn scan_metric(s: &QuiverSession, sql: &str, metric: &str) -> String {
 }
 
 /// A table `scattered` of 10,000 rows (`value` 0 to 9,999 as `id`, and
-/// `columns`) in 5 row groups of 20 pages of about 100 rows.
+/// `columns`) in 5 row groups of 20 pages of 100 rows. (The writer also
+/// ends a page at its input's batch boundaries, and a plan may merge
+/// batches from the cores in any order: batches of 100, in order, make the
+/// pages the same every run.)
 async fn paged(s: &QuiverSession, columns: &str) {
     s.sql(&format!(
         "SET datafusion.execution.parquet.max_row_group_size = 2000; \
          SET datafusion.execution.parquet.data_page_row_count_limit = 100; \
          SET datafusion.execution.parquet.write_batch_size = 100; \
-         CREATE TABLE scattered AS SELECT value AS id, {columns} FROM generate_series(0, 9999)"
+         SET datafusion.execution.batch_size = 100; \
+         CREATE TABLE scattered AS SELECT value AS id, {columns} FROM generate_series(0, 9999) ORDER BY value; \
+         RESET datafusion.execution.batch_size"
     ))
     .await
     .expect("table of 5 row groups of 20 pages");
