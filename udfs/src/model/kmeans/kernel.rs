@@ -6,6 +6,14 @@
 //! A block's partial sums are the unit of work of a Lloyd step: blocks are
 //! processed in parallel and their sums added, which is also how a step
 //! distributes over partitions of a table.
+//!
+//! On x86-64 with AVX-512 or AVX2 and FMA, assignment does not go through a
+//! general matrix product. The centroids are kept transposed and padded to
+//! whole registers, the dot products of a few points with up to 112
+//! centroids are accumulated in registers, and the nearest centroid is
+//! picked from them: no packing of each block and no `n x k` matrix
+//! written and read back. The answer is the one the general path gives
+//! (the first of equal scores), up to the rounding of the dot products.
 
 use ndarray::{ArrayView2, ArrayViewMut2, linalg::general_mat_mul};
 
@@ -23,14 +31,35 @@ pub struct Centroids {
     pub norms: Vec<f32>,
     /// Distances are `1 - cos` (points and centroids are unit vectors).
     pub cosine: bool,
+    /// The centroids transposed for the fused kernel: `dim` rows of `kp`
+    /// floats (`k` rounded up to 16), zero past `k`.
+    packed: Vec<f32>,
+    kp: usize,
+    /// Each column's constant term in its score (`||c||²` for Euclidean,
+    /// 0 for cosine; infinite for the padding, which never wins).
+    bias: Vec<f32>,
 }
 
 impl Centroids {
     pub fn new(values: Vec<f32>, dim: usize, cosine: bool) -> Self {
         let k = values.len() / dim.max(1);
-        let norms = values
+        let norms: Vec<f32> = values
             .chunks(dim)
             .map(|c| c.iter().map(|x| x * x).sum())
+            .collect();
+        let kp = k.div_ceil(LANES) * LANES;
+        let mut packed = vec![0.0f32; dim * kp];
+        for (j, c) in values.chunks(dim.max(1)).enumerate() {
+            for (d, &v) in c.iter().enumerate() {
+                packed[d * kp + j] = v;
+            }
+        }
+        let bias = (0..kp)
+            .map(|j| match norms.get(j) {
+                Some(_) if cosine => 0.0,
+                Some(&n) => n,
+                None => f32::INFINITY,
+            })
             .collect();
         Self {
             k,
@@ -38,6 +67,9 @@ impl Centroids {
             values,
             norms,
             cosine,
+            packed,
+            kp,
+            bias,
         }
     }
 
@@ -63,6 +95,20 @@ impl Centroids {
     /// centroid and its distance in the model's metric (squared Euclidean or
     /// `1 - cos`). `dots` is scratch space of `BLOCK * k`.
     pub fn assign_block(&self, points: &[f32], out: &mut [(u32, f32)], dots: &mut Vec<f32>) {
+        #[cfg(target_arch = "x86_64")]
+        if self.dim > 0 && std::arch::is_x86_feature_detected!("avx512f") {
+            #[allow(unsafe_code)]
+            // SAFETY: the processor supports AVX-512F, checked just above.
+            unsafe {
+                self.assign_avx512(points, out)
+            };
+            return;
+        }
+        self.assign_general(points, out, dots);
+    }
+
+    /// [`Self::assign_block`] through a general matrix product.
+    fn assign_general(&self, points: &[f32], out: &mut [(u32, f32)], dots: &mut Vec<f32>) {
         for (i, row) in self.dots_block(points, dots).chunks(self.k).enumerate() {
             let (mut best, mut best_score) = (0u32, f32::INFINITY);
             for (j, &dot) in row.iter().enumerate() {
@@ -85,6 +131,144 @@ impl Centroids {
                 (xx + best_score).max(0.0)
             };
             out[i] = (best, dist);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn assign_avx512(&self, points: &[f32], out: &mut [(u32, f32)]) {
+        let dim = self.dim;
+        let n = (points.len() / dim).min(out.len());
+        // 3 points x 7 registers of 16 accumulators, 7 of the centroids'
+        // values and a broadcast: 29 of the 32 registers.
+        let whole = n / 3 * 3;
+        for (pts, out) in points[..whole * dim]
+            .chunks_exact(3 * dim)
+            .zip(out[..whole].chunks_exact_mut(3))
+        {
+            self.nearest::<3>(pts, out);
+        }
+        for (pt, out) in points[whole * dim..n * dim]
+            .chunks_exact(dim)
+            .zip(out[whole..n].chunks_exact_mut(1))
+        {
+            self.nearest::<1>(pt, out);
+        }
+    }
+
+    /// The nearest centroids of `P` points (`P * dim` floats): every tile
+    /// of up to 112 centroids in turn.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn nearest<const P: usize>(&self, pts: &[f32], out: &mut [(u32, f32)]) {
+        let mut best = [(f32::INFINITY, 0u32); P];
+        let mut j0 = 0;
+        while j0 < self.kp {
+            match (self.kp - j0) / LANES {
+                1 => avx512::tile::<P, 1>(self, pts, j0, &mut best),
+                2 => avx512::tile::<P, 2>(self, pts, j0, &mut best),
+                3 => avx512::tile::<P, 3>(self, pts, j0, &mut best),
+                4 => avx512::tile::<P, 4>(self, pts, j0, &mut best),
+                5 => avx512::tile::<P, 5>(self, pts, j0, &mut best),
+                6 => avx512::tile::<P, 6>(self, pts, j0, &mut best),
+                _ => avx512::tile::<P, 7>(self, pts, j0, &mut best),
+            }
+            j0 += TILE.min(self.kp - j0);
+        }
+        for ((p, o), (score, j)) in pts.chunks_exact(self.dim).zip(out).zip(best) {
+            *o = (j, self.distance(p, score));
+        }
+    }
+
+    /// A point's distance to the centroid of the given score, in the
+    /// model's metric.
+    #[inline(always)]
+    fn distance(&self, p: &[f32], score: f32) -> f32 {
+        if self.cosine {
+            1.0 - (-score)
+        } else {
+            let xx: f32 = p.iter().map(|v| v * v).sum();
+            (xx + score).max(0.0)
+        }
+    }
+}
+
+/// Lanes per register of the fused kernel's tiles (AVX-512: 16 floats).
+const LANES: usize = 16;
+/// The most centroids one tile holds in registers.
+const TILE: usize = 7 * LANES;
+
+/// The fused kernel's tile, in AVX-512 registers.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{Centroids, LANES};
+
+    /// Columns `j0..j0 + 16 * R`: their dot products with the `P` points
+    /// summed in `P * R` registers, then each point's lowest score among
+    /// them, kept in `best` if lower than the earlier tiles' (the first of
+    /// equal scores wins, as in the general path).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(super) fn tile<const P: usize, const R: usize>(
+        c: &Centroids,
+        pts: &[f32],
+        j0: usize,
+        best: &mut [(f32, u32); P],
+    ) {
+        let (dim, kp) = (c.dim, c.kp);
+        assert!(
+            pts.len() >= P * dim && j0 + R * LANES <= kp && c.packed.len() >= dim * kp,
+            "a tile lies inside the points and the packed centroids"
+        );
+        let mut acc = [[_mm512_setzero_ps(); R]; P];
+        let packed = c.packed.as_ptr();
+        for d in 0..dim {
+            let mut col = [_mm512_setzero_ps(); R];
+            for (r, col) in col.iter_mut().enumerate() {
+                // SAFETY: d * kp + j0 + 16 * (r + 1) <= dim * kp, the
+                // length of `packed` (asserted above).
+                *col = unsafe { _mm512_loadu_ps(packed.add(d * kp + j0 + r * LANES)) };
+            }
+            for (p, acc) in acc.iter_mut().enumerate() {
+                let x = _mm512_set1_ps(pts[p * dim + d]);
+                for (a, &col) in acc.iter_mut().zip(&col) {
+                    *a = _mm512_fmadd_ps(x, col, *a);
+                }
+            }
+        }
+        let scale = _mm512_set1_ps(if c.cosine { -1.0 } else { -2.0 });
+        let bias = c.bias[j0..j0 + R * LANES].as_ptr();
+        for (acc, best) in acc.iter_mut().zip(best.iter_mut()) {
+            let mut low = _mm512_set1_ps(f32::INFINITY);
+            for (r, a) in acc.iter_mut().enumerate() {
+                // SAFETY: 16 * (r + 1) <= 16 * R, the length of the slice
+                // `bias` points into.
+                let b = unsafe { _mm512_loadu_ps(bias.add(r * LANES)) };
+                // Exact: scaling by -1 or -2 does not round, so this is
+                // `b + scale * a` rounded once, as the general path has it.
+                *a = _mm512_fmadd_ps(scale, *a, b);
+                // NaN scores are passed over: `min` returns its second
+                // operand when either is NaN.
+                low = _mm512_min_ps(*a, low);
+            }
+            let low = _mm512_reduce_min_ps(low);
+            if low < best.0 {
+                let target = _mm512_set1_ps(low);
+                for (r, a) in acc.iter().enumerate() {
+                    let hits = _mm512_cmpeq_ps_mask(*a, target);
+                    if hits != 0 {
+                        *best = (
+                            low,
+                            (j0 + r * LANES + hits.trailing_zeros() as usize) as u32,
+                        );
+                        break;
+                    }
+                }
+            }
         }
     }
 }
@@ -148,6 +332,126 @@ mod tests {
         assert_eq!(partial.counts, vec![1, 2]);
         assert_eq!(&partial.sums[2..], &[15.0, 14.0]);
         assert!((partial.inertia - (2.0 + 5.0 + 32.0)).abs() < 1e-4);
+    }
+
+    /// The fused kernel (whichever this processor runs) against the general
+    /// matrix product: the same centroid for every point whose best two
+    /// scores are not within rounding of each other, and the same distance
+    /// to rounding; for every tile layout (1, 7, 8, 16 and more centroids
+    /// than one tile holds, with and without padding), both metrics, and
+    /// points left over after the groups of four.
+    #[test]
+    fn fused_kernel_agrees_with_the_matrix_product() {
+        let mut rng = crate::model::word2vec::train::Rng::new(3);
+        for &(k, dim) in &[
+            (1, 5),
+            (7, 3),
+            (8, 100),
+            (16, 16),
+            (100, 100),
+            (113, 40),
+            (250, 9),
+        ] {
+            for cosine in [false, true] {
+                let mut values: Vec<f32> = (0..k * dim).map(|_| rng.unit() - 0.5).collect();
+                // Two equal centroids: the first must win on both paths.
+                if k > 2 {
+                    let (a, b) = values.split_at_mut(2 * dim);
+                    b[..dim].copy_from_slice(&a[dim..2 * dim]);
+                }
+                if cosine {
+                    values.chunks_mut(dim).for_each(|c| {
+                        crate::model::kmeans::normalize(c);
+                    });
+                }
+                let c = Centroids::new(values, dim, cosine);
+                let n = 1021;
+                let mut points: Vec<f32> = (0..n * dim).map(|_| rng.unit() - 0.5).collect();
+                // Points sitting on the duplicated centroid.
+                for i in 0..3.min(n) {
+                    let j = 2.min(k - 1);
+                    points[i * dim..(i + 1) * dim].copy_from_slice(c.row(j));
+                }
+                if cosine {
+                    points.chunks_mut(dim).for_each(|p| {
+                        crate::model::kmeans::normalize(p);
+                    });
+                }
+                let mut general = vec![(0, 0.0); n];
+                c.assign_general(&points, &mut general, &mut Vec::new());
+                for fused in fused_paths(&c, &points) {
+                    check_against_general(&c, &points, &fused, &general);
+                }
+            }
+        }
+    }
+
+    /// What each fused kernel this processor can run gives for `points`.
+    fn fused_paths(c: &Centroids, points: &[f32]) -> Vec<Vec<(u32, f32)>> {
+        let n = points.len() / c.dim;
+        let mut paths = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[allow(unsafe_code)]
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                let mut out = vec![(0, 0.0); n];
+                // SAFETY: the processor supports AVX-512F, checked just above.
+                unsafe { c.assign_avx512(points, &mut out) };
+                paths.push(out);
+            }
+        }
+        let mut out = vec![(0, 0.0); n];
+        c.assign_block(points, &mut out, &mut Vec::new());
+        paths.push(out);
+        paths
+    }
+
+    fn check_against_general(
+        c: &Centroids,
+        points: &[f32],
+        fused: &[(u32, f32)],
+        general: &[(u32, f32)],
+    ) {
+        let (k, dim, cosine) = (c.k, c.dim, c.cosine);
+        let mut dots = Vec::new();
+        let all = c.dots_block(points, &mut dots);
+        for (i, (f, g)) in fused.iter().zip(general).enumerate() {
+            let scores: Vec<f32> = all[i * k..(i + 1) * k]
+                .iter()
+                .zip(&c.norms)
+                .map(|(&d, &nn)| if cosine { -d } else { nn - 2.0 * d })
+                .collect();
+            let mut sorted = scores.clone();
+            sorted.sort_by(f32::total_cmp);
+            let close = k > 1 && sorted[1] - sorted[0] < 1e-4;
+            if !close || scores[f.0 as usize] != scores[g.0 as usize] {
+                assert!(
+                    f.0 == g.0 || close,
+                    "k {k} dim {dim} cosine {cosine} point {i}: {f:?} against {g:?}"
+                );
+            }
+            assert!((f.1 - g.1).abs() < 1e-4, "point {i}: {f:?} against {g:?}");
+        }
+        if k > 2 {
+            for (f, g) in fused.iter().zip(general).take(3) {
+                assert_eq!((f.0, g.0), (1, 1), "the first of two equal centroids");
+            }
+        }
+    }
+
+    #[test]
+    fn fused_kernel_keeps_the_general_answer_for_nan() {
+        for cosine in [false, true] {
+            let c = Centroids::new(vec![0.6, 0.8, 1.0, 0.0], 2, cosine);
+            let points = [f32::NAN, 1.0, 0.0, 1.0];
+            let mut general = vec![(9, 0.0); 2];
+            c.assign_general(&points, &mut general, &mut Vec::new());
+            for fused in fused_paths(&c, &points) {
+                assert_eq!(fused[0].0, general[0].0);
+                assert_eq!(fused[0].1.to_bits(), general[0].1.to_bits());
+                assert_eq!(fused[1], general[1]);
+            }
+        }
     }
 
     #[test]
