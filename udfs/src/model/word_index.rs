@@ -145,18 +145,51 @@ fn same_after_head(stored: &[u8], word: &[u8]) -> bool {
     stored == word
 }
 
-/// The first 8 bytes of `word`, zero-padded, as one number.
+/// The first 8 bytes of `word`, zero-padded, as one number. Built from
+/// whole loads (two overlapping ones for 4 to 7 bytes), where copying a
+/// variable number of bytes was a call to `memcpy` for every token looked
+/// up: 4% of `embed`'s time.
 #[inline(always)]
 fn head(word: &[u8]) -> u64 {
-    let mut bytes = [0u8; 8];
-    let n = word.len().min(8);
-    bytes[..n].copy_from_slice(&word[..n]);
-    u64::from_le_bytes(bytes)
+    let n = word.len();
+    if n >= 8 {
+        return u64::from_le_bytes(word[..8].try_into().expect("8 bytes"));
+    }
+    if n >= 4 {
+        let lo = u64::from(u32::from_le_bytes(word[..4].try_into().expect("4 bytes")));
+        let hi = u64::from(u32::from_le_bytes(
+            word[n - 4..].try_into().expect("4 bytes"),
+        ));
+        // The two loads overlap by 8 - n bytes, which hold the same bytes
+        // in the same places.
+        return lo | (hi << (8 * (n - 4)));
+    }
+    match n {
+        0 => 0,
+        _ => {
+            let (a, b, c) = (word[0], word[n / 2], word[n - 1]);
+            u64::from(a) | (u64::from(b) << (8 * (n / 2))) | (u64::from(c) << (8 * (n - 1)))
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn head_is_the_zero_padded_first_eight_bytes() {
+        let text = b"abcdefghij\0\xff";
+        for start in 0..text.len() {
+            for end in start..=text.len() {
+                let word = &text[start..end];
+                let mut bytes = [0u8; 8];
+                let n = word.len().min(8);
+                bytes[..n].copy_from_slice(&word[..n]);
+                assert_eq!(head(word), u64::from_le_bytes(bytes), "{word:?}");
+            }
+        }
+    }
 
     /// Words that agree on their first 8 bytes, their length, or both, and
     /// words with NUL bytes (which the zero padding must not confuse).
