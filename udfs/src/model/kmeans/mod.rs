@@ -462,6 +462,11 @@ pub async fn train_from_stream(
                 nulls += 1;
                 continue;
             };
+            if d == 0 {
+                // An empty vector is no point in any space.
+                nonfinite += 1;
+                continue;
+            }
             if dim == 0 {
                 dim = d;
                 row = vec![0.0f32; d];
@@ -491,7 +496,7 @@ pub async fn train_from_stream(
     let points = std::mem::take(collected.flat());
     if dim == 0 || points.is_empty() {
         return Err(DataFusionError::Plan(format!(
-            "kmeans: no usable input vectors ({rows} rows: {nulls} NULL, {nonfinite} with NaN, infinite or NULL components{})",
+            "kmeans: no usable input vectors ({rows} rows: {nulls} NULL, {nonfinite} empty or with NaN, infinite or NULL components{})",
             if cosine { " or of length zero" } else { "" }
         )));
     }
