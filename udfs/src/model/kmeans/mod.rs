@@ -317,8 +317,14 @@ pub(crate) fn normalize(v: &mut [f32]) -> bool {
     }
 }
 
-/// Rows per chunk while collecting vectors (26 MB at dimension 100).
-const CHUNK_ROWS: usize = 65_536;
+/// Bytes per chunk while collecting vectors: 65,536 rows at dimension 100,
+/// and whole rows of any dimension (at least one).
+const CHUNK_BYTES: usize = 65_536 * 100 * 4;
+
+/// Floats in a chunk of rows of `dim` floats.
+fn chunk_floats(dim: usize) -> usize {
+    (CHUNK_BYTES / (4 * dim.max(1))).max(1) * dim
+}
 
 /// Vectors as they stream in: chunks of exact size, then one flat buffer
 /// copied chunk by chunk, each chunk unmapped once copied. A growing `Vec`
@@ -345,7 +351,7 @@ impl Collected {
         }
         let current = match &mut self.current {
             Some(current) => current,
-            None => self.current.insert(Chunk::new(CHUNK_ROWS * row.len())?),
+            None => self.current.insert(Chunk::new(chunk_floats(row.len()))?),
         };
         current.push(row);
         if current.is_full()
@@ -547,7 +553,7 @@ mod tests {
     #[test]
     fn collected_rows_flatten_in_order_across_chunks() {
         let dim = 3;
-        let rows = CHUNK_ROWS * 2 + 5;
+        let rows = chunk_floats(dim) / dim * 2 + 5;
         let mut collected = Collected::default();
         for i in 0..rows {
             let v = i as f32;
@@ -571,5 +577,15 @@ mod tests {
         assert_eq!(flat.len(), (rows + 1) * dim);
         assert_eq!(flat[0], 7.0);
         assert_eq!(&flat[rows * dim..], [1.0, 2.0, 3.0]);
+    }
+
+    /// Chunks hold whole rows, about 26 MB of them, and at least one row
+    /// of any dimension (65,536 rows of 4,096 floats would map 1 GB).
+    #[test]
+    fn chunks_hold_whole_rows_of_bounded_size() {
+        assert_eq!(chunk_floats(100), 65_536 * 100);
+        assert_eq!(chunk_floats(4096), 1_600 * 4096);
+        assert_eq!(chunk_floats(10_000_000), 10_000_000);
+        assert_eq!(chunk_floats(3) % 3, 0);
     }
 }
