@@ -7,8 +7,8 @@
 //! processed in parallel and their sums added, which is also how a step
 //! distributes over partitions of a table.
 //!
-//! On x86-64 with AVX-512 or AVX2 and FMA, assignment does not go through a
-//! general matrix product. The centroids are kept transposed and padded to
+//! On x86-64 with AVX-512, assignment does not go through a general
+//! matrix product. The centroids are kept transposed and padded to
 //! whole registers, the dot products of a few points with up to 112
 //! centroids are accumulated in registers, and the nearest centroid is
 //! picked from them: no packing of each block and no `n x k` matrix
@@ -33,10 +33,13 @@ pub struct Centroids {
     pub cosine: bool,
     /// The centroids transposed for the fused kernel: `dim` rows of `kp`
     /// floats (`k` rounded up to 16), zero past `k`.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     packed: Vec<f32>,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     kp: usize,
     /// Each column's constant term in its score (`||c||²` for Euclidean,
     /// 0 for cosine; infinite for the padding, which never wins).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     bias: Vec<f32>,
 }
 
@@ -183,6 +186,7 @@ impl Centroids {
 
     /// A point's distance to the centroid of the given score, in the
     /// model's metric.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     #[inline(always)]
     fn distance(&self, p: &[f32], score: f32) -> f32 {
         if self.cosine {
@@ -197,6 +201,7 @@ impl Centroids {
 /// Lanes per register of the fused kernel's tiles (AVX-512: 16 floats).
 const LANES: usize = 16;
 /// The most centroids one tile holds in registers.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const TILE: usize = 7 * LANES;
 
 /// The fused kernel's tile, in AVX-512 registers.
