@@ -94,6 +94,63 @@ impl Centroids {
         &dots[..n * self.k]
     }
 
+    /// [`Self::dots_block`], through the fused kernel's registers where the
+    /// processor has AVX-512 and one tile holds every centroid (`k` up to
+    /// 112): the same products up to rounding, without packing the points.
+    pub fn dots<'a>(&self, points: &[f32], dots: &'a mut Vec<f32>) -> &'a [f32] {
+        #[cfg(target_arch = "x86_64")]
+        if self.dim > 0
+            && self.k > 0
+            && self.kp <= TILE
+            && std::arch::is_x86_feature_detected!("avx512f")
+        {
+            let n = points.len() / self.dim;
+            dots.resize(n * self.k, 0.0);
+            #[allow(unsafe_code)]
+            // SAFETY: the processor supports AVX-512F, checked just above.
+            unsafe {
+                self.dots_avx512(&points[..n * self.dim], &mut dots[..n * self.k])
+            };
+            return &dots[..n * self.k];
+        }
+        self.dots_block(points, dots)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn dots_avx512(&self, points: &[f32], out: &mut [f32]) {
+        let (dim, k) = (self.dim, self.k);
+        let n = points.len() / dim;
+        let whole = n / 3 * 3;
+        for (pts, out) in points[..whole * dim]
+            .chunks_exact(3 * dim)
+            .zip(out[..whole * k].chunks_exact_mut(3 * k))
+        {
+            self.dots_of::<3>(pts, out);
+        }
+        for (pt, out) in points[whole * dim..]
+            .chunks_exact(dim)
+            .zip(out[whole * k..].chunks_exact_mut(k))
+        {
+            self.dots_of::<1>(pt, out);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn dots_of<const P: usize>(&self, pts: &[f32], out: &mut [f32]) {
+        match self.kp / LANES {
+            1 => avx512::dots::<P, 1>(self, pts, out),
+            2 => avx512::dots::<P, 2>(self, pts, out),
+            3 => avx512::dots::<P, 3>(self, pts, out),
+            4 => avx512::dots::<P, 4>(self, pts, out),
+            5 => avx512::dots::<P, 5>(self, pts, out),
+            6 => avx512::dots::<P, 6>(self, pts, out),
+            _ => avx512::dots::<P, 7>(self, pts, out),
+        }
+    }
+
     /// For each of `n` points in `points` (row-major, `n * dim`): the nearest
     /// centroid and its distance in the model's metric (squared Euclidean or
     /// `1 - cos`). `dots` is scratch space of `BLOCK * k`.
@@ -224,27 +281,7 @@ mod avx512 {
         j0: usize,
         best: &mut [(f32, u32); P],
     ) {
-        let (dim, kp) = (c.dim, c.kp);
-        assert!(
-            pts.len() >= P * dim && j0 + R * LANES <= kp && c.packed.len() >= dim * kp,
-            "a tile lies inside the points and the packed centroids"
-        );
-        let mut acc = [[_mm512_setzero_ps(); R]; P];
-        let packed = c.packed.as_ptr();
-        for d in 0..dim {
-            let mut col = [_mm512_setzero_ps(); R];
-            for (r, col) in col.iter_mut().enumerate() {
-                // SAFETY: d * kp + j0 + 16 * (r + 1) <= dim * kp, the
-                // length of `packed` (asserted above).
-                *col = unsafe { _mm512_loadu_ps(packed.add(d * kp + j0 + r * LANES)) };
-            }
-            for (p, acc) in acc.iter_mut().enumerate() {
-                let x = _mm512_set1_ps(pts[p * dim + d]);
-                for (a, &col) in acc.iter_mut().zip(&col) {
-                    *a = _mm512_fmadd_ps(x, col, *a);
-                }
-            }
-        }
+        let mut acc = accumulate::<P, R>(c, pts, j0);
         let scale = _mm512_set1_ps(if c.cosine { -1.0 } else { -2.0 });
         let bias = c.bias[j0..j0 + R * LANES].as_ptr();
         for (acc, best) in acc.iter_mut().zip(best.iter_mut()) {
@@ -273,6 +310,67 @@ mod avx512 {
                         break;
                     }
                 }
+            }
+        }
+    }
+
+    /// The dot products of `P` points with centroids `j0..j0 + 16 * R`,
+    /// summed in `P * R` registers.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn accumulate<const P: usize, const R: usize>(
+        c: &Centroids,
+        pts: &[f32],
+        j0: usize,
+    ) -> [[__m512; R]; P] {
+        let (dim, kp) = (c.dim, c.kp);
+        assert!(
+            pts.len() >= P * dim && j0 + R * LANES <= kp && c.packed.len() >= dim * kp,
+            "a tile lies inside the points and the packed centroids"
+        );
+        let mut acc = [[_mm512_setzero_ps(); R]; P];
+        let packed = c.packed.as_ptr();
+        for d in 0..dim {
+            let mut col = [_mm512_setzero_ps(); R];
+            for (r, col) in col.iter_mut().enumerate() {
+                // SAFETY: d * kp + j0 + 16 * (r + 1) <= dim * kp, the
+                // length of `packed` (asserted above).
+                *col = unsafe { _mm512_loadu_ps(packed.add(d * kp + j0 + r * LANES)) };
+            }
+            for (p, acc) in acc.iter_mut().enumerate() {
+                let x = _mm512_set1_ps(pts[p * dim + d]);
+                for (a, &col) in acc.iter_mut().zip(&col) {
+                    *a = _mm512_fmadd_ps(x, col, *a);
+                }
+            }
+        }
+        acc
+    }
+
+    /// The dot products of `P` points with all `k` centroids, where `k`
+    /// fits one tile (`16 * R` is `k` rounded up to 16), into `out`
+    /// (`P * k`, row per point).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(super) fn dots<const P: usize, const R: usize>(
+        c: &Centroids,
+        pts: &[f32],
+        out: &mut [f32],
+    ) {
+        let k = c.k;
+        assert!(
+            R * LANES == c.kp && out.len() >= P * k,
+            "one tile holds every centroid"
+        );
+        let acc = accumulate::<P, R>(c, pts, 0);
+        for (acc, out) in acc.iter().zip(out.chunks_exact_mut(k)) {
+            let mut lanes = [[0.0f32; LANES]; R];
+            for (lane, a) in lanes.iter_mut().zip(acc) {
+                // SAFETY: `lane` holds 16 floats.
+                unsafe { _mm512_storeu_ps(lane.as_mut_ptr(), *a) };
+            }
+            for (o, v) in out.iter_mut().zip(lanes.iter().flatten()) {
+                *o = *v;
             }
         }
     }
@@ -459,6 +557,30 @@ mod tests {
         if k > 2 {
             for (f, g) in fused.iter().zip(general).take(3) {
                 assert_eq!((f.0, g.0), (1, 1), "the first of two equal centroids");
+            }
+        }
+    }
+
+    /// `dots` (the fused kernel's registers where one tile holds every
+    /// centroid) against `dots_block` (the matrix product): the same
+    /// products to rounding, in the same places.
+    #[test]
+    fn fused_dots_agree_with_the_matrix_product() {
+        let mut rng = crate::model::word2vec::train::Rng::new(11);
+        for &(k, dim) in &[(1, 3), (7, 100), (16, 5), (100, 100), (112, 9), (113, 4)] {
+            let values: Vec<f32> = (0..k * dim).map(|_| rng.unit() - 0.5).collect();
+            let c = Centroids::new(values, dim, false);
+            let n = 1021;
+            let points: Vec<f32> = (0..n * dim).map(|_| rng.unit() - 0.5).collect();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let fused = c.dots(&points, &mut a).to_vec();
+            let general = c.dots_block(&points, &mut b);
+            assert_eq!(fused.len(), n * k);
+            for (i, (x, y)) in fused.iter().zip(general).enumerate() {
+                assert!(
+                    (x - y).abs() < 1e-4,
+                    "k {k} dim {dim} at {i}: {x} against {y}"
+                );
             }
         }
     }

@@ -93,14 +93,60 @@ fn nearer_avx2(points: &[f32], dim: usize, c: &[f32], d2: &mut [f32]) {
     nearer(points, dim, c, d2)
 }
 
+/// Four points at a time: each point's distance is summed exactly as
+/// `sq_dist` sums it, and the four sums overlap instead of each waiting on
+/// its own chain of additions.
 #[inline(always)]
 fn nearer(points: &[f32], dim: usize, c: &[f32], d2: &mut [f32]) {
-    for (di, pi) in d2.iter_mut().zip(points.chunks(dim)) {
+    let n = (points.len() / dim).min(d2.len());
+    let whole = n / 4 * 4;
+    for (d, p) in d2[..whole]
+        .chunks_exact_mut(4)
+        .zip(points[..whole * dim].chunks_exact(4 * dim))
+    {
+        for (di, v) in d.iter_mut().zip(sq_dists::<4>(p, dim, c)) {
+            if v < *di {
+                *di = v;
+            }
+        }
+    }
+    for (di, pi) in d2[whole..n]
+        .iter_mut()
+        .zip(points[whole * dim..].chunks(dim))
+    {
         let v = sq_dist(pi, c);
         if v < *di {
             *di = v;
         }
     }
+}
+
+/// `sq_dist` of each of `N` points (`N * dim` floats) to `c`, with the
+/// same additions in the same order.
+#[inline(always)]
+fn sq_dists<const N: usize>(points: &[f32], dim: usize, c: &[f32]) -> [f32; N] {
+    let mut acc = [[0.0f32; 8]; N];
+    let chunks = dim / 8;
+    for ch in 0..chunks {
+        let q = &c[ch * 8..ch * 8 + 8];
+        for (n, acc) in acc.iter_mut().enumerate() {
+            let p = &points[n * dim + ch * 8..n * dim + ch * 8 + 8];
+            for l in 0..8 {
+                let d = p[l] - q[l];
+                acc[l] += d * d;
+            }
+        }
+    }
+    let mut out = [0.0f32; N];
+    for (n, (o, acc)) in out.iter_mut().zip(&acc).enumerate() {
+        let mut s: f32 = acc.iter().sum();
+        for i in chunks * 8..dim {
+            let d = points[n * dim + i] - c[i];
+            s += d * d;
+        }
+        *o = s;
+    }
+    out
 }
 
 /// Every point's squared distance to point `first`: where D² sampling starts.
@@ -205,7 +251,7 @@ fn potentials(
             let mut dots = Vec::new();
             for (b, block) in range.chunks(BLOCK * dim).enumerate() {
                 let first = r * per_range + b * BLOCK;
-                for (j, dots) in rows.dots_block(block, &mut dots).chunks(rows.k).enumerate() {
+                for (j, dots) in rows.dots(block, &mut dots).chunks(rows.k).enumerate() {
                     let i = first + j;
                     let w = weights.map_or(1.0, |w| w[i]) as f64;
                     let xx = norms[i];
@@ -513,6 +559,28 @@ fn davies_bouldin(c: &Centroids, spread: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn four_distances_at_a_time_sum_like_one() {
+        let mut rng = Rng::new(5);
+        for dim in [1, 7, 8, 19, 100] {
+            let points: Vec<f32> = (0..4 * dim).map(|_| rng.unit() * 3.0 - 1.5).collect();
+            let c: Vec<f32> = (0..dim).map(|_| rng.unit() - 0.5).collect();
+            let four = sq_dists::<4>(&points, dim, &c);
+            for (n, v) in four.iter().enumerate() {
+                let one = sq_dist(&points[n * dim..(n + 1) * dim], &c);
+                assert_eq!(v.to_bits(), one.to_bits(), "dim {dim} point {n}");
+            }
+            // nearer over 7 points: four at a time, then three alone.
+            let points: Vec<f32> = (0..7 * dim).map(|_| rng.unit()).collect();
+            let mut d2 = vec![f32::INFINITY; 7];
+            nearer(&points, dim, &c, &mut d2);
+            for (n, d) in d2.iter().enumerate() {
+                let one = sq_dist(&points[n * dim..(n + 1) * dim], &c);
+                assert_eq!(d.to_bits(), one.to_bits(), "dim {dim} point {n} of 7");
+            }
+        }
+    }
 
     /// Three well separated blobs in 4 dimensions.
     fn blobs(n_per: usize) -> Vec<f32> {
