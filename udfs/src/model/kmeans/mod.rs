@@ -331,7 +331,7 @@ fn chunk_floats(dim: usize) -> usize {
 /// would hold the vectors twice while it reallocates, and so would chunks
 /// from the allocator: mimalloc keeps freed memory resident for a second
 /// before returning it, longer than the copy takes (k-means over the
-/// 824,511 PyPI title vectors peaked at 872 MB with such chunks, 480 MB
+/// 824,511 PyPI title vectors peaked at 852 MiB with such chunks, 469 MiB
 /// with the allocator told to return memory at once). Chunks mapped from
 /// the operating system go back to it when dropped, so this holds the
 /// vectors once plus one chunk (the flat buffer's pages become resident
