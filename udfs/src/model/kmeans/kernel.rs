@@ -82,7 +82,7 @@ impl Centroids {
 
     /// The dot products of each of `n` points in `points` (row-major, `n *
     /// dim`) with every centroid, `n * k` in `dots` (one matrix product).
-    pub fn dots_block<'a>(&self, points: &[f32], dots: &'a mut Vec<f32>) -> &'a [f32] {
+    fn dots_block<'a>(&self, points: &[f32], dots: &'a mut Vec<f32>) -> &'a [f32] {
         let n = points.len() / self.dim;
         dots.resize(n * self.k, 0.0);
         let x = ArrayView2::from_shape((n, self.dim), points).expect("points are n x dim");
@@ -94,9 +94,11 @@ impl Centroids {
         &dots[..n * self.k]
     }
 
-    /// [`Self::dots_block`], through the fused kernel's registers where the
-    /// processor has AVX-512 and one tile holds every centroid (`k` up to
-    /// 112): the same products up to rounding, without packing the points.
+    /// The dot products of each of `n` points in `points` (row-major, `n *
+    /// dim`) with every centroid, `n * k` in `dots`: through the fused
+    /// kernel's registers where the processor has AVX-512 and one tile
+    /// holds every centroid (`k` up to 112), without packing the points;
+    /// otherwise one matrix product. The two agree up to rounding.
     pub fn dots<'a>(&self, points: &[f32], dots: &'a mut Vec<f32>) -> &'a [f32] {
         #[cfg(target_arch = "x86_64")]
         if self.dim > 0
