@@ -8,8 +8,11 @@ Measures, per algorithm: training words/s (training phase only, both
 sides), peak memory of the whole process, the per-epoch loss, and the
 neighbour overlap of the 1,000 most frequent words against gensim, next to
 the overlap of two gensim runs with different seeds. Then `embed` over every
-title against numpy's sparse mean-vector. gensim also loads quiver's
-exported vectors, which checks the interchange format.
+title against numpy's sparse mean-vector, and the same query over a
+2-dimensional model of the same vocabulary: everything `embed` does but
+the vector sums, a bound on how far any faster arithmetic could take the
+ratio. gensim also loads quiver's exported vectors, which checks the
+interchange format.
 """
 import argparse
 import json
@@ -192,6 +195,19 @@ def main():
             r[0]["embedded"], int((counts > 0).sum())]],
           ["titles", "numpy sparse titles/s (median)", "quiver embed titles/s (median)", "ratio",
            "quiver peak MiB", "quiver non-NULL", "numpy non-empty"])
+
+    # What embed costs without its vectors: a 2-dimensional model over the
+    # same vocabulary (same min_count) tokenizes, hashes, looks up and reads
+    # exactly as the real one does, and sums and writes almost nothing. Its
+    # warm time bounds from below what any vector arithmetic can reach
+    # with this tokenizer and lookup.
+    quiver_sql(wh, f"CREATE OR REPLACE MODEL m_floor TYPE word2vec OPTIONS (dim = 2, min_count = {MIN_COUNT}, "
+                   f"epochs = 1, threads = {args.threads}, seed = 1) AS SELECT summary FROM pypi")
+    floor_runs = [warm_embed(wh, "m_floor") for _ in range(3)]
+    floor = statistics.median(floor_runs)
+    print(f"embed without vectors (dim 2, warm) runs (s): " + ", ".join(f"{x:.3f}" for x in floor_runs)
+          + f"; median {floor:.3f} s: at most {numpy_s / floor:.1f}x numpy for any dim-{DIM} embed "
+          + f"with this tokenizer and lookup (dim {DIM} warm: {numpy_s / warm:.1f}x)")
 
 
 if __name__ == "__main__":
