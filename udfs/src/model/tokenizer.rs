@@ -404,6 +404,29 @@ fn alnum_mask16(lane: &[u8; 16]) -> u16 {
 mod tests {
     use super::*;
 
+    /// A small deterministic generator (xorshift64).
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
+    /// `len` ASCII characters: mostly letters and digits, so long tokens
+    /// occur, with the bytes just outside their ranges (@ [ ` { / :), spaces
+    /// and any ASCII byte between them.
+    fn random_ascii(next: &mut impl FnMut() -> u64, len: usize) -> String {
+        (0..len)
+            .map(|_| match next() % 8 {
+                0 => (next() % 128) as u8 as char,
+                1 => ' ',
+                _ => b"aZ9mQ0x@[`{/:"[(next() % 13) as usize] as char,
+            })
+            .collect()
+    }
+
     #[test]
     fn splits_on_non_alphanumerics_and_lowercases() {
         let t = Tokenizer::default();
@@ -469,25 +492,12 @@ mod tests {
                 })
                 .collect()
         }
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         for lowercase in [true, false] {
             let t = Tokenizer { lowercase };
             for len in (0..200).chain([255, 256, 257, 1000]) {
                 for _ in 0..20 {
-                    // Mostly letters and digits, so long tokens occur.
-                    let text: String = (0..len)
-                        .map(|_| match next() % 8 {
-                            0 => (next() % 128) as u8 as char,
-                            1 => ' ',
-                            _ => b"aZ9mQ0x"[(next() % 7) as usize] as char,
-                        })
-                        .collect();
+                    let text = random_ascii(&mut next, len);
                     assert_eq!(t.tokens(&text), reference(&text, lowercase), "{text:?}");
                 }
             }
@@ -514,25 +524,13 @@ mod tests {
             };
             (ok, out, got)
         }
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         let (mut ascii, mut other) = (0, 0);
         for lowercase in [true, false] {
             let t = Tokenizer { lowercase };
             for len in (0..200).chain([255, 256, 257, 1000]) {
                 for trial in 0..20 {
-                    let mut text: String = (0..len)
-                        .map(|_| match next() % 8 {
-                            0 => (next() % 128) as u8 as char,
-                            1 => ' ',
-                            _ => b"aZ9mQ0x@[`{/:"[(next() % 13) as usize] as char,
-                        })
-                        .collect();
+                    let mut text = random_ascii(&mut next, len);
                     if trial % 4 == 3 {
                         let at = (next() % (len as u64 + 1)) as usize;
                         text.insert(at, if trial % 8 == 3 { '\u{e9}' } else { '\u{6771}' });
