@@ -25,23 +25,23 @@ impl Tokenizer {
     /// Calls `f` with each token of `text`, in order. `buf` is scratch space
     /// reused across calls.
     ///
-    /// Text that is all ASCII (most titles) is cut 64 bytes at a time: a
-    /// bit mask says which bytes are letters or digits, and each token is
-    /// found from it with two bit scans instead of a test per byte.
+    /// Text that is all ASCII (most titles) is cut as [`Self::cut_into`]
+    /// cuts it, into `buf`: 64 bytes at a time from a bit mask of its
+    /// letters and digits, in AVX-512 registers where the processor has
+    /// them.
     #[inline]
     pub fn for_each_token(&self, text: &str, buf: &mut String, mut f: impl FnMut(&str)) {
-        if !text.is_ascii() {
-            return self.mixed_tokens(text, buf, f);
+        buf.clear();
+        #[allow(unsafe_code)]
+        // SAFETY: `ascii_cut_fast` appends only the bytes of an all-ASCII
+        // text (and nothing for any other), so `buf` stays UTF-8, and every
+        // token it passes on is ASCII.
+        let ascii = self.ascii_cut_fast(text, unsafe { buf.as_mut_vec() }, &mut |token, _, _| {
+            f(unsafe { std::str::from_utf8_unchecked(token) })
+        });
+        if !ascii {
+            self.mixed_tokens(text, buf, f);
         }
-        let text = if self.lowercase {
-            buf.clear();
-            buf.push_str(text);
-            buf.make_ascii_lowercase();
-            buf.as_str()
-        } else {
-            text
-        };
-        ascii_tokens(text.as_bytes(), |start, end| f(&text[start..end]));
     }
 
     /// [`Self::for_each_token`] of text that is not all ASCII, read byte by
