@@ -775,31 +775,32 @@ mod tests {
             let run = |simd: bool| {
                 let mut out = fresh.clone();
                 let mut neu1e = vec![0.0f32; dim];
-                let w_out = SharedRows::new(&mut out, dim);
-                let (loss, examples) = if simd {
-                    let r = dim.div_ceil(avx512::LANES);
-                    #[allow(unsafe_code)]
-                    // SAFETY: AVX-512F checked above; `dim <= 16 * r`.
-                    unsafe {
-                        match r {
-                            1 => avx512::step::<1>(
-                                &input, &targets, 0.025, &mut neu1e, &w_out, &tables,
-                            ),
-                            2 => avx512::step::<2>(
-                                &input, &targets, 0.025, &mut neu1e, &w_out, &tables,
-                            ),
-                            7 => avx512::step::<7>(
-                                &input, &targets, 0.025, &mut neu1e, &w_out, &tables,
-                            ),
-                            _ => avx512::step::<8>(
-                                &input, &targets, 0.025, &mut neu1e, &w_out, &tables,
-                            ),
+                let (loss, examples) = {
+                    let w_out = SharedRows::new(&mut out, dim);
+                    if simd {
+                        let r = dim.div_ceil(avx512::LANES);
+                        #[allow(unsafe_code)]
+                        // SAFETY: AVX-512F checked above; `dim <= 16 * r`.
+                        unsafe {
+                            match r {
+                                1 => avx512::step::<1>(
+                                    &input, &targets, 0.025, &mut neu1e, &w_out, &tables,
+                                ),
+                                2 => avx512::step::<2>(
+                                    &input, &targets, 0.025, &mut neu1e, &w_out, &tables,
+                                ),
+                                7 => avx512::step::<7>(
+                                    &input, &targets, 0.025, &mut neu1e, &w_out, &tables,
+                                ),
+                                _ => avx512::step::<8>(
+                                    &input, &targets, 0.025, &mut neu1e, &w_out, &tables,
+                                ),
+                            }
                         }
+                    } else {
+                        targets_step(&input, &targets, 0.025, &mut neu1e, &w_out, &tables)
                     }
-                } else {
-                    targets_step(&input, &targets, 0.025, &mut neu1e, &w_out, &tables)
                 };
-                drop(w_out);
                 (loss, examples, neu1e, out)
             };
             let (l1, e1, g1, o1) = run(false);
