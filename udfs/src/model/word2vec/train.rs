@@ -356,25 +356,15 @@ impl Shard<'_> {
     }
 
     /// Training with each example's dot products and updates in AVX-512
-    /// registers, the input row held in `R` registers throughout.
+    /// registers, the input row held in registers throughout.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     #[allow(unsafe_code)]
     fn run_avx512(&self) -> (f64, u64, u64) {
-        // SAFETY (every arm): `run` calls this only on a processor with
-        // AVX-512F, and `dim` is at most 16 * R for the arm taken.
-        match self.p.dim.div_ceil(avx512::LANES) {
-            0 | 1 => {
-                self.train(|i, t, a, e, w, tb| unsafe { avx512::step::<1>(i, t, a, e, w, tb) })
-            }
-            2 => self.train(|i, t, a, e, w, tb| unsafe { avx512::step::<2>(i, t, a, e, w, tb) }),
-            3 => self.train(|i, t, a, e, w, tb| unsafe { avx512::step::<3>(i, t, a, e, w, tb) }),
-            4 => self.train(|i, t, a, e, w, tb| unsafe { avx512::step::<4>(i, t, a, e, w, tb) }),
-            5 => self.train(|i, t, a, e, w, tb| unsafe { avx512::step::<5>(i, t, a, e, w, tb) }),
-            6 => self.train(|i, t, a, e, w, tb| unsafe { avx512::step::<6>(i, t, a, e, w, tb) }),
-            7 => self.train(|i, t, a, e, w, tb| unsafe { avx512::step::<7>(i, t, a, e, w, tb) }),
-            _ => self.train(|i, t, a, e, w, tb| unsafe { avx512::step::<8>(i, t, a, e, w, tb) }),
-        }
+        let step = avx512::step_for(self.p.dim);
+        // SAFETY: `run` calls this only on a processor with AVX-512F, and
+        // `step_for` picks a step whose registers hold `dim` floats.
+        self.train(|i, t, a, e, w, tb| unsafe { step(i, t, a, e, w, tb) })
     }
 
     #[inline(always)]
@@ -584,6 +574,23 @@ mod avx512 {
 
     pub const LANES: usize = 16;
 
+    /// A training step, as [`super::targets_step`] takes its arguments.
+    pub type Step = unsafe fn(&[f32], &[u32], f32, &mut [f32], &SharedRows, &Tables) -> (f64, u64);
+
+    /// The step whose registers hold rows of `dim` floats (at most 128).
+    pub fn step_for(dim: usize) -> Step {
+        match dim.div_ceil(LANES) {
+            0 | 1 => step::<1>,
+            2 => step::<2>,
+            3 => step::<3>,
+            4 => step::<4>,
+            5 => step::<5>,
+            6 => step::<6>,
+            7 => step::<7>,
+            _ => step::<8>,
+        }
+    }
+
     /// Register `r` of a row of `dim` floats: loads past the end are masked.
     #[inline(always)]
     fn mask(dim: usize, r: usize) -> __mmask16 {
@@ -778,24 +785,13 @@ mod tests {
                 let (loss, examples) = {
                     let w_out = SharedRows::new(&mut out, dim);
                     if simd {
-                        let r = dim.div_ceil(avx512::LANES);
                         #[allow(unsafe_code)]
-                        // SAFETY: AVX-512F checked above; `dim <= 16 * r`.
+                        // SAFETY: AVX-512F checked above; the step is the
+                        // one for `dim`.
                         unsafe {
-                            match r {
-                                1 => avx512::step::<1>(
-                                    &input, &targets, 0.025, &mut neu1e, &w_out, &tables,
-                                ),
-                                2 => avx512::step::<2>(
-                                    &input, &targets, 0.025, &mut neu1e, &w_out, &tables,
-                                ),
-                                7 => avx512::step::<7>(
-                                    &input, &targets, 0.025, &mut neu1e, &w_out, &tables,
-                                ),
-                                _ => avx512::step::<8>(
-                                    &input, &targets, 0.025, &mut neu1e, &w_out, &tables,
-                                ),
-                            }
+                            avx512::step_for(dim)(
+                                &input, &targets, 0.025, &mut neu1e, &w_out, &tables,
+                            )
                         }
                     } else {
                         targets_step(&input, &targets, 0.025, &mut neu1e, &w_out, &tables)
