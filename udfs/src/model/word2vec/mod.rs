@@ -19,7 +19,7 @@ use serde_json::{Value as Json, json};
 
 use crate::model::options::OptionReader;
 use crate::model::tokenizer::Tokenizer;
-use crate::model::word_index::{WordIndex, prefetch};
+use crate::model::word_index::{Probe, WordIndex, prefetch};
 use crate::store::{Manifest, ModelStore};
 
 pub mod corpus;
@@ -232,8 +232,8 @@ impl Word2Vec {
 
     /// Embeds texts a block of rows at a time, in three passes over the
     /// block so that memory loads overlap instead of waiting one by one:
-    /// cut and hash every token; look the tokens up, each a few tokens
-    /// after its slot was prefetched; sum each row's vectors, the next
+    /// cut every token; look the tokens up, each hashed and its slot
+    /// prefetched a few tokens ahead; sum each row's vectors, the next
     /// row's vectors prefetched meanwhile.
     #[inline(always)]
     fn embed_rows_generic<'a>(
@@ -248,8 +248,8 @@ impl Word2Vec {
         let mut texts = texts.peekable();
         let mut buf = String::new();
         let mut bytes: Vec<u8> = Vec::new();
-        // (hash, start, end in `bytes`) of each token.
-        let mut tokens: Vec<(u64, usize, usize)> = Vec::new();
+        // (start, end in `bytes`) of each token.
+        let mut tokens: Vec<(usize, usize)> = Vec::new();
         let mut row_ends: Vec<usize> = Vec::with_capacity(ROWS);
         let mut ids: Vec<u32> = Vec::new();
         let mut id_ends: Vec<usize> = Vec::with_capacity(ROWS);
@@ -260,23 +260,33 @@ impl Word2Vec {
             for text in texts.by_ref().take(ROWS) {
                 if let Some(t) = text {
                     self.tokenizer
-                        .cut_into(t, &mut bytes, &mut buf, |tok, start, end| {
-                            tokens.push((self.index.hash(tok), start, end));
+                        .cut_into(t, &mut bytes, &mut buf, |_, start, end| {
+                            tokens.push((start, end));
                         });
                 }
                 row_ends.push(tokens.len());
             }
+            // Room for 16-byte loads from any token's start.
+            bytes.extend_from_slice(&[0; 16]);
             ids.clear();
             id_ends.clear();
+            // The probes of the next AHEAD tokens, their slots prefetched.
+            let mut ahead = [Probe::default(); AHEAD];
+            for (probe, &(start, end)) in ahead.iter_mut().zip(&tokens) {
+                *probe = self.index.probe(&bytes, start, end);
+                self.index.prefetch(probe.hash);
+            }
             let mut token = 0;
             for &end in &row_ends {
                 while token < end {
-                    if let Some(&(hash, _, _)) = tokens.get(token + AHEAD) {
-                        self.index.prefetch(hash);
+                    let probe = ahead[token % AHEAD];
+                    if let Some(&(start, stop)) = tokens.get(token + AHEAD) {
+                        let next = self.index.probe(&bytes, start, stop);
+                        self.index.prefetch(next.hash);
+                        ahead[token % AHEAD] = next;
                     }
-                    let (hash, start, stop) = tokens[token];
-                    let word = &bytes[start..stop];
-                    if let Some(id) = self.index.get_hashed(hash, word) {
+                    let (start, stop) = tokens[token];
+                    if let Some(id) = self.index.get_probed(probe, &bytes[start..stop]) {
                         ids.push(id);
                     }
                     token += 1;
