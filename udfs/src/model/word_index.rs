@@ -15,7 +15,8 @@
 //! tail it returns serve both the prefetch and the comparison: against
 //! 16-byte slots holding 8 bytes of the word (longer words compared in the
 //! arena) and a general hash of each token, a warm `embed` of the 833k PyPI
-//! titles took a quarter less time.
+//! titles took about a fifth less time (0.170 to 0.190 s against 0.203 to
+//! 0.250 s).
 
 use std::hash::BuildHasher;
 
