@@ -52,12 +52,12 @@ impl WordIndex {
         };
         for (id, word) in words.enumerate() {
             let word = word.as_bytes();
-            let hash = index.hash(word);
-            if let Err(slot) = index.find(hash, word) {
+            let probe = index.probe_word(word);
+            if let Err(slot) = index.find(probe, word) {
                 index.slots[slot] = Slot {
-                    meta: key(hash, word) | (id as u64 + 1),
-                    head: head(word),
-                    tail: tail(word),
+                    meta: key(probe.hash, word) | (id as u64 + 1),
+                    head: probe.first,
+                    tail: probe.second,
                     _pad: 0,
                 };
             }
@@ -70,56 +70,36 @@ impl WordIndex {
     /// The id of `word`, if it is in the vocabulary.
     #[inline]
     pub fn get(&self, word: &str) -> Option<u32> {
-        self.get_hashed(self.hash(word.as_bytes()), word.as_bytes())
+        let word = word.as_bytes();
+        self.get_probed(self.probe_word(word), word)
     }
 
-    /// The hash [`Self::get_hashed`] and [`Self::prefetch`] take.
+    /// The hash [`Self::prefetch`] takes.
     #[inline(always)]
     pub fn hash(&self, word: &[u8]) -> u64 {
-        if word.len() <= 16 {
-            self.short_hash(head(word), tail(word), word.len())
+        self.probe_word(word).hash
+    }
+
+    /// What a lookup of `word` needs: its [`head`], its [`tail`] and the
+    /// hash taken from them.
+    #[inline(always)]
+    fn probe_word(&self, word: &[u8]) -> Probe {
+        self.probe_of(word, head(word), tail(word))
+    }
+
+    /// The probe of `word`, whose [`head`] and [`tail`] are `first` and
+    /// `second`: a word of up to 16 bytes is hashed from them with one
+    /// folded multiply, as foldhash hashes short input; a longer one with
+    /// foldhash.
+    #[inline(always)]
+    fn probe_of(&self, word: &[u8], first: u64, second: u64) -> Probe {
+        let hash = if word.len() <= 16 {
+            let a = first ^ self.seeds[0];
+            let b = second ^ self.seeds[1] ^ ((word.len() as u64) << 56);
+            let wide = u128::from(a) * u128::from(b);
+            (wide as u64) ^ ((wide >> 64) as u64)
         } else {
             self.hasher.hash_one(word)
-        }
-    }
-
-    /// The hash of a word of `n` bytes, at most 16, whose [`head`] and
-    /// [`tail`] are `first` and `second`: one folded multiply, as foldhash
-    /// hashes short input.
-    #[inline(always)]
-    fn short_hash(&self, first: u64, second: u64, n: usize) -> u64 {
-        let a = first ^ self.seeds[0];
-        let b = second ^ self.seeds[1] ^ ((n as u64) << 56);
-        let wide = u128::from(a) * u128::from(b);
-        (wide as u64) ^ ((wide >> 64) as u64)
-    }
-
-    /// What a lookup of the word `bytes[start..end]` needs: its hash, head
-    /// and tail. `bytes` should have 16 bytes from `start` (padding after
-    /// the word's end will do): the head and tail are then two whole loads
-    /// masked to the word's length, where [`head`] and [`tail`] branch on it.
-    #[inline(always)]
-    pub fn probe(&self, bytes: &[u8], start: usize, end: usize) -> Probe {
-        let n = end - start;
-        let (first, second) = match bytes.get(start..start + 16) {
-            Some(sixteen) if n <= 16 => {
-                let load = |at: usize| {
-                    u64::from_le_bytes(sixteen[at..at + 8].try_into().expect("8 bytes"))
-                };
-                (
-                    load(0) & low_bytes(n.min(8)),
-                    load(8) & low_bytes(n.saturating_sub(8)),
-                )
-            }
-            _ => {
-                let word = &bytes[start..end];
-                (head(word), tail(word))
-            }
-        };
-        let hash = if n <= 16 {
-            self.short_hash(first, second, n)
-        } else {
-            self.hasher.hash_one(&bytes[start..end])
         };
         Probe {
             hash,
@@ -128,12 +108,32 @@ impl WordIndex {
         }
     }
 
+    /// [`Self::probe_word`] of the word `bytes[start..end]`. `bytes` should
+    /// have 16 bytes from `start` (padding after the word's end will do):
+    /// the head and tail are then two whole loads masked to the word's
+    /// length, where [`head`] and [`tail`] branch on it.
+    #[inline(always)]
+    pub fn probe(&self, bytes: &[u8], start: usize, end: usize) -> Probe {
+        let word = &bytes[start..end];
+        let n = word.len();
+        match bytes.get(start..start + 16) {
+            Some(sixteen) if n <= 16 => {
+                let load = |at: usize| {
+                    u64::from_le_bytes(sixteen[at..at + 8].try_into().expect("8 bytes"))
+                };
+                let first = load(0) & low_bytes(n.min(8));
+                let second = load(8) & low_bytes(n.saturating_sub(8));
+                self.probe_of(word, first, second)
+            }
+            _ => self.probe_word(word),
+        }
+    }
+
     /// The id of `word`, whose [`Self::probe`] is `probe`, if it is in the
     /// vocabulary.
     #[inline(always)]
     pub fn get_probed(&self, probe: Probe, word: &[u8]) -> Option<u32> {
-        self.find_with(probe.hash, word, probe.first, probe.second)
-            .ok()
+        self.find(probe, word).ok()
     }
 
     /// Starts loading the slot `hash` probes first, to look it up later
@@ -143,24 +143,13 @@ impl WordIndex {
         prefetch(&self.slots[hash as usize & self.mask]);
     }
 
-    /// [`Self::get`] of a word whose [`Self::hash`] is known.
+    /// The id of `word`, whose probe is `probe`, or the empty slot where
+    /// it would go. A word of up to 16 bytes is confirmed from its slot
+    /// alone.
     #[inline(always)]
-    pub fn get_hashed(&self, hash: u64, word: &[u8]) -> Option<u32> {
-        self.find(hash, word).ok()
-    }
-
-    /// The id of `word`, or the empty slot where it would go.
-    #[inline(always)]
-    fn find(&self, hash: u64, word: &[u8]) -> Result<u32, usize> {
-        self.find_with(hash, word, head(word), tail(word))
-    }
-
-    /// [`Self::find`] given the [`head`] and [`tail`] of `word`. A word of
-    /// up to 16 bytes is confirmed from its slot alone.
-    #[inline(always)]
-    fn find_with(&self, hash: u64, word: &[u8], first: u64, second: u64) -> Result<u32, usize> {
-        let want = key(hash, word);
-        let mut slot = hash as usize & self.mask;
+    fn find(&self, probe: Probe, word: &[u8]) -> Result<u32, usize> {
+        let want = key(probe.hash, word);
+        let mut slot = probe.hash as usize & self.mask;
         loop {
             let Slot {
                 meta, head, tail, ..
@@ -168,7 +157,7 @@ impl WordIndex {
             if meta == 0 {
                 return Err(slot);
             }
-            if meta & KEY == want && head == first && tail == second {
+            if meta & KEY == want && head == probe.first && tail == probe.second {
                 let id = (meta as u32) - 1;
                 if word.len() <= 16 || self.word(id) == word {
                     return Ok(id);
@@ -325,8 +314,13 @@ mod tests {
         }
         // A full hash collision: each probe below uses the hash of a word in
         // the index, so only the length, the head and the arena can refuse.
-        let collide =
-            |as_if: &str, word: &[u8]| index.get_hashed(index.hash(as_if.as_bytes()), word);
+        let collide = |as_if: &str, word: &[u8]| {
+            let probe = Probe {
+                hash: index.hash(as_if.as_bytes()),
+                ..index.probe_word(word)
+            };
+            index.get_probed(probe, word)
+        };
         assert_eq!(collide("abc", b"abc"), Some(6));
         assert_eq!(collide("abc", b"abc\0"), None); // same head, longer
         // Past the head, words of 9 to 16 bytes are told apart by their
