@@ -7,10 +7,12 @@
 //! - [`statement`]: the statements quiver adds or persists.
 //! - [`cli`]: the `quiver` shell and script runner.
 //! - [`demo`]: `quiver demo`, the tagging job end to end.
+//! - [`output`]: results and progress as the front doors show them.
 //! - [`server`]: `quiver serve`, the Arrow Flight SQL server.
 
 pub mod cli;
 pub mod demo;
+pub mod output;
 pub mod server;
 pub mod session;
 pub mod statement;

@@ -16,15 +16,13 @@ use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
-use quiver_udfs::ModelStore;
-use quiver_udfs::nan_safe::NanSafeParquetFormatFactory;
+use quiver_engine::ModelStore;
+use quiver_engine::models::{NoProgress, ProgressSink};
 
 use crate::statement::{self, ddl, model};
 use crate::warehouse::{Warehouse, WarehouseSchema};
 
-/// The catalog and schema a session's unqualified names resolve in.
-pub const CATALOG: &str = "quiver";
-pub const SCHEMA: &str = "public";
+pub use crate::warehouse::{CATALOG, SCHEMA};
 
 /// The warehouse used when neither `--warehouse` nor `QUIVER_WAREHOUSE` says.
 pub const DEFAULT_WAREHOUSE: &str = "./warehouse";
@@ -42,9 +40,9 @@ pub struct QuiverSession {
     just_listed: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
-/// Limits on what a session may do: the CLI runs with none, `quiver serve`
-/// with the ones its flags set.
-#[derive(Debug, Clone)]
+/// Limits on what a session may do (the CLI runs with none, `quiver serve`
+/// with the ones its flags set), and where it reports progress.
+#[derive(Clone)]
 pub struct SessionOptions {
     /// Bytes a session's queries may hold at once before they spill or
     /// fail with "resources exhausted" (`None`: no limit).
@@ -54,6 +52,9 @@ pub struct SessionOptions {
     /// ... FROM`. A server refuses them unless told otherwise, since the
     /// paths are the server's, not the client's.
     pub outside_paths: bool,
+    /// Where training reports its progress: the CLI draws it on a
+    /// terminal, the server logs it. Nothing by default.
+    pub progress: Arc<dyn ProgressSink>,
 }
 
 impl Default for SessionOptions {
@@ -61,7 +62,17 @@ impl Default for SessionOptions {
         Self {
             memory_limit: None,
             outside_paths: true,
+            progress: Arc::new(NoProgress),
         }
+    }
+}
+
+impl std::fmt::Debug for SessionOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionOptions")
+            .field("memory_limit", &self.memory_limit)
+            .field("outside_paths", &self.outside_paths)
+            .finish_non_exhaustive()
     }
 }
 
@@ -69,14 +80,19 @@ impl Default for SessionOptions {
 /// statement to use it rather than list the catalog again.
 const JUST_LISTED: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Rows per Parquet row group in tables quiver writes.
-pub const ROW_GROUP_ROWS: usize = 128 * 1024;
-
 impl QuiverSession {
     /// Opens the warehouse at `location` and builds a session over it.
     pub async fn open(location: &str) -> Result<Self> {
         let warehouse = Warehouse::open(location).await?;
         Self::with_warehouse(warehouse).await
+    }
+
+    /// Opens the warehouse at `location` and builds a session over it under
+    /// `options`.
+    pub async fn open_with(location: &str, options: SessionOptions) -> Result<Self> {
+        let warehouse = Warehouse::open(location).await?;
+        let models = Arc::new(warehouse.models());
+        Self::with_options(warehouse, models, options).await
     }
 
     pub async fn with_warehouse(warehouse: Arc<Warehouse>) -> Result<Self> {
@@ -97,32 +113,20 @@ impl QuiverSession {
         }
         let runtime = runtime.build_arc()?;
         warehouse.register_store(&runtime);
-        let mut config = SessionConfig::new()
+        let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG, SCHEMA)
             .with_create_default_catalog_and_schema(false);
-        // Row groups of 128k rows (DuckDB writes 122,880): a scan splits a
-        // file by row group, so the 1M-row default leaves a million-row table
-        // to one core. Smaller groups also give top-k and sampling finer
-        // statistics to prune by.
-        config.options_mut().execution.parquet.max_row_group_size = ROW_GROUP_ROWS;
-        let state = SessionStateBuilder::new()
+        let builder = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
-            .with_default_features()
-            .with_query_planner(Arc::new(quiver_udfs::optimizer::QuiverQueryPlanner))
-            .with_physical_optimizer_rules(quiver_udfs::optimizer::physical_optimizer_rules())
-            .build();
-        // Parquet float bounds that could hide a NaN are not used to prune
-        // or to answer aggregates (see quiver_udfs::nan_safe).
-        let mut state = state;
-        state.register_file_format(Arc::new(NanSafeParquetFormatFactory::default()), true)?;
+            .with_default_features();
+        let state = quiver_engine::configure(builder, &models).build();
         let ctx = SessionContext::new_with_state(state);
         let schema = Arc::new(WarehouseSchema::new(Arc::clone(&warehouse)));
         let catalog = MemoryCatalogProvider::new();
         catalog.register_schema(SCHEMA, Arc::clone(&schema) as _)?;
         ctx.register_catalog(CATALOG, Arc::new(catalog));
-        quiver_udfs::register_all(&ctx, Arc::clone(&models))?;
         schema.attach(ctx.state());
         schema.refresh().await?;
         Ok(Self {
@@ -183,7 +187,8 @@ impl QuiverSession {
     ) -> Result<SendableRecordBatchStream> {
         match prepared {
             Prepared::Model(stmt) => {
-                let batches = model::execute(&self.ctx, &self.models, stmt).await?;
+                let progress = Arc::clone(&self.options.progress);
+                let batches = model::execute(&self.ctx, &self.models, stmt, progress).await?;
                 Ok(batches_stream(batches))
             }
             Prepared::Plan(plan) => self.run(text, plan).await,
@@ -204,6 +209,7 @@ impl QuiverSession {
             match &stmt {
                 model::ModelStatement::Copy { to, .. } => self.check_location("COPY MODEL", to)?,
                 model::ModelStatement::Create(create) => {
+                    create.check()?;
                     if let Some(from) = &create.from {
                         self.check_location("CREATE MODEL ... FROM", from)?;
                     }

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use quiver_udfs::ModelStore;
-use quiver_udfs::functions::reference_markdown;
+use quiver_engine::ModelStore;
+use quiver_engine::functions::reference_markdown;
 
 #[test]
 fn docs_are_current() {
@@ -44,9 +44,9 @@ async fn reference_examples_are_true() {
         )
         .await
         .expect("a clustering and a tagger for the examples");
-    let scalars = quiver_udfs::functions::scalar_functions(session.models());
-    let tables = quiver_udfs::functions::table_functions(session.models());
-    let aggregates = quiver_udfs::functions::aggregate_functions();
+    let scalars = quiver_engine::functions::scalar_functions(session.models());
+    let tables = quiver_engine::functions::table_functions(session.models());
+    let aggregates = quiver_engine::functions::aggregate_functions();
     let docs = scalars
         .iter()
         .map(|u| {

@@ -1,5 +1,5 @@
 //! Columns of float lists (embeddings) are read by quiver's own page
-//! decoder (quiver_udfs::optimizer::list_scan); every query here must give
+//! decoder (quiver_engine::plan::list_scan); every query here must give
 //! what plain DataFusion gives over the same files.
 
 use std::path::Path;

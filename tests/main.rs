@@ -6,6 +6,7 @@ mod common;
 mod cli;
 mod demo;
 mod docs;
+mod engine;
 mod flight;
 mod list_scan;
 mod parquet_nan;

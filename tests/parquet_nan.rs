@@ -1,6 +1,6 @@
 //! A Parquet file from another writer whose float statistics leave out a
 //! NaN (as the format says they must): an external table over it answers as
-//! a full read would (see quiver_udfs::nan_safe).
+//! a full read would (see quiver_engine::parquet::nan_safe).
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! Seeded top-k thresholds skip row groups before the scan reads a row
-//! (quiver_udfs::optimizer::seed); tests/slt/top_k_seed.slt checks the
+//! (quiver_engine::plan::seed); tests/slt/top_k_seed.slt checks the
 //! answers against full sorts.
 
 use datafusion::arrow::util::pretty::pretty_format_batches;

@@ -15,11 +15,10 @@ use datafusion::common::Result;
 use crate::session::{DEFAULT_WAREHOUSE, QuiverSession, user_message};
 use crate::statement;
 
-pub mod print;
 pub mod repl;
 
-pub use print::Format;
-use print::{PrintError, print_stream};
+pub use crate::output::Format;
+use crate::output::{PrintError, print_stream, terminal_options};
 
 /// quiver: SQL with machine learning in the warehouse.
 ///
@@ -96,7 +95,7 @@ pub async fn main(args: Args) -> ExitCode {
         }
         None => {}
     }
-    let session = match QuiverSession::open(&args.warehouse).await {
+    let session = match QuiverSession::open_with(&args.warehouse, terminal_options()).await {
         Ok(s) => Arc::new(s),
         Err(e) => {
             eprintln!("error: {}", user_message(&e));

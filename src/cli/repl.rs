@@ -7,7 +7,8 @@ use std::sync::Arc;
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
-use super::{Format, Outcome, objects, print::print_stream, run_script};
+use super::{Format, Outcome, objects, run_script};
+use crate::output::print_stream;
 use crate::session::{QuiverSession, user_message};
 use crate::statement;
 

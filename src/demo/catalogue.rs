@@ -11,7 +11,7 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use quiver_udfs::model::word2vec::train::Rng;
+use quiver_engine::random::Rng;
 
 use super::words::{COLOURS, INDUSTRIES, Industry, NOISE};
 
@@ -175,7 +175,7 @@ fn compose(rng: &mut Rng, i: usize, t: usize, out: &mut String) {
 mod tests {
     use super::*;
     use datafusion::arrow::array::AsArray;
-    use quiver_udfs::model::tokenizer::Tokenizer;
+    use quiver_engine::models::tokenizer::Tokenizer;
 
     #[test]
     fn deterministic_and_independent_of_batching() {

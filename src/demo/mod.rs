@@ -21,7 +21,7 @@ use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::col;
 use futures::TryStreamExt;
 
-use crate::cli::{Format, print::print_stream};
+use crate::output::{Format, PrintError, print_stream, terminal_options};
 use crate::session::{QuiverSession, user_message};
 use crate::statement;
 
@@ -77,7 +77,7 @@ pub struct DemoArgs {
 const GENERATE_BATCH: usize = 64 * 1024;
 
 pub async fn run(args: DemoArgs) -> ExitCode {
-    let session = match QuiverSession::open(&args.warehouse).await {
+    let session = match QuiverSession::open_with(&args.warehouse, terminal_options()).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {}", user_message(&e));
@@ -271,8 +271,8 @@ async fn show(session: &QuiverSession, title: &str, sql: &str) -> Result<()> {
     print_stream(stream, Format::Table, &mut out)
         .await
         .map_err(|e| match e {
-            crate::cli::print::PrintError::Query(e) => e,
-            crate::cli::print::PrintError::Output(e) => e.into(),
+            PrintError::Query(e) => e,
+            PrintError::Output(e) => e.into(),
         })?;
     Ok(())
 }

@@ -3,6 +3,8 @@
 
 use std::fmt::Arguments;
 
+use quiver_engine::models::{Progress, ProgressSink, Stage};
+
 /// Writes one log line for `user`'s `rpc`.
 pub fn line(user: &str, rpc: &str, rest: Arguments<'_>) {
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
@@ -23,5 +25,50 @@ pub fn kind(sql: &str) -> String {
         }
         Some(first) => first.to_string(),
         None => "empty".to_string(),
+    }
+}
+
+/// Training progress in the log: one line when a model's training starts
+/// reading its input, one per epoch (k-means: when it starts training),
+/// and one when it ends, `time progress model=... type=... stage=...`.
+#[derive(Debug, Default)]
+pub struct ProgressLog {
+    /// Per model in training, the stage and epoch last logged.
+    logged: std::sync::Mutex<std::collections::HashMap<String, (Stage, usize)>>,
+}
+
+impl ProgressSink for ProgressLog {
+    fn report(&self, p: &Progress) {
+        let Ok(mut logged) = self.logged.lock() else {
+            return;
+        };
+        let now = (p.stage, p.epoch);
+        if p.stage == Stage::Finished {
+            logged.remove(p.model.as_ref());
+        } else if logged.insert(p.model.to_string(), now) == Some(now) {
+            return;
+        }
+        let time = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+        let mut line = format!(
+            "{time} progress model={} type={} stage={}",
+            p.model,
+            p.model_type,
+            match p.stage {
+                Stage::Reading => "reading",
+                Stage::Training => "training",
+                Stage::Finished if p.done >= 1.0 => "built",
+                Stage::Finished => "failed",
+            }
+        );
+        if p.stage == Stage::Training && p.epochs > 0 {
+            line += &format!(" epoch={}/{}", p.epoch + 1, p.epochs);
+        }
+        if p.stage != Stage::Finished {
+            line += &format!(" rows={} elapsed_s={:.1}", p.rows, p.elapsed);
+        }
+        if let Some(loss) = p.loss {
+            line += &format!(" loss={loss:.4}");
+        }
+        eprintln!("{line}");
     }
 }

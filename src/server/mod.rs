@@ -144,6 +144,7 @@ impl Bound {
         let options = SessionOptions {
             memory_limit: args.query_memory,
             outside_paths: args.allow_outside_paths,
+            progress: Arc::new(log::ProgressLog::default()),
         };
         let timeout = (!args.query_timeout.is_zero()).then_some(args.query_timeout);
         let service = QuiverFlightService::new(warehouse, options, Arc::new(auth), timeout)

@@ -43,7 +43,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
-use quiver_udfs::ModelStore;
+use quiver_engine::ModelStore;
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Request, Response, Status, Streaming};
 

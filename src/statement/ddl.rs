@@ -12,7 +12,7 @@ use datafusion::logical_expr::{CreateExternalTable, CreateMemoryTable, CreateVie
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
-use quiver_udfs::objects::check_name;
+use quiver_engine::store::objects::check_name;
 
 use crate::warehouse::catalog::create_external;
 use crate::warehouse::table::TableSink;
@@ -22,8 +22,10 @@ use crate::warehouse::{Entry, WarehouseSchema, WriteMode, now};
 /// schema (`t`, `public.t` or `quiver.public.t`); otherwise `None` and the
 /// statement is DataFusion's alone.
 pub fn warehouse_name(table: &TableReference) -> Option<&str> {
-    let schema_ok = table.schema().is_none_or(|s| s == crate::session::SCHEMA);
-    let catalog_ok = table.catalog().is_none_or(|c| c == crate::session::CATALOG);
+    let schema_ok = table.schema().is_none_or(|s| s == crate::warehouse::SCHEMA);
+    let catalog_ok = table
+        .catalog()
+        .is_none_or(|c| c == crate::warehouse::CATALOG);
     (schema_ok && catalog_ok).then(|| table.table())
 }
 

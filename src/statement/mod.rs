@@ -7,39 +7,12 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 
-use std::ops::ControlFlow;
-
-use datafusion::execution::SessionState;
-use datafusion::logical_expr::LogicalPlan;
-use datafusion::sql::sqlparser::ast::{AccessExpr, Expr as SqlExpr, Value, visit_expressions_mut};
-
 pub mod create;
 pub mod ddl;
 pub mod model;
 pub mod params;
 
-/// Plans one SQL statement as DataFusion does, after one rewrite: a field
-/// of a function's result may be named without quotes,
-/// `cluster_assign('m', v).cluster_id`, as in DuckDB and BigQuery
-/// (DataFusion itself takes only `.'cluster_id'` or `['cluster_id']`).
-pub async fn plan(state: &SessionState, sql: &str) -> Result<LogicalPlan> {
-    let dialect = state.config().options().sql_parser.dialect;
-    let mut statement = state.sql_to_statement(sql, &dialect)?;
-    if let datafusion::sql::parser::Statement::Statement(s) = &mut statement {
-        let _ = visit_expressions_mut(s.as_mut(), |e| {
-            if let SqlExpr::CompoundFieldAccess { access_chain, .. } = e {
-                for access in access_chain.iter_mut() {
-                    if let AccessExpr::Dot(SqlExpr::Identifier(id)) = access {
-                        let name = Value::SingleQuotedString(id.value.clone());
-                        *access = AccessExpr::Dot(SqlExpr::Value(name.into()));
-                    }
-                }
-            }
-            ControlFlow::<()>::Continue(())
-        });
-    }
-    state.statement_to_plan(statement).await
-}
+pub use quiver_engine::plan::sql::plan_sql as plan;
 
 /// Splits `sql` into statements at top-level semicolons, keeping each
 /// statement's text as the user wrote it. Blank and comment-only pieces are

@@ -21,11 +21,12 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
-use quiver_udfs::ModelStore;
-use quiver_udfs::model::MODEL_TYPES;
-use quiver_udfs::objects::check_name;
+use quiver_engine::ModelStore;
+use quiver_engine::models::ProgressSink;
+use quiver_engine::store::objects::check_name;
 use serde_json::Value as Json;
 
+pub use super::create::CreateModel;
 use super::{create, leading_words, text_from};
 
 /// A parsed model statement.
@@ -46,20 +47,6 @@ pub enum ModelStatement {
         to: String,
         format: Option<String>,
     },
-}
-
-/// `CREATE MODEL`, as written.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CreateModel {
-    pub name: String,
-    pub or_replace: bool,
-    pub if_not_exists: bool,
-    pub model_type: String,
-    /// Options in the order written; keys lower-cased.
-    pub options: Vec<(String, Json)>,
-    pub from: Option<String>,
-    /// The text of the `AS` query.
-    pub query: Option<String>,
 }
 
 /// Whether `sql` is a model statement (so it must not go to DataFusion's
@@ -334,6 +321,7 @@ pub async fn execute(
     ctx: &SessionContext,
     models: &Arc<ModelStore>,
     stmt: ModelStatement,
+    progress: Arc<dyn ProgressSink>,
 ) -> Result<Vec<RecordBatch>> {
     match stmt {
         ModelStatement::Show => {
@@ -415,15 +403,7 @@ pub async fn execute(
                     );
                 }
             }
-            match create.model_type.as_str() {
-                "word2vec" => create::word2vec(ctx, models, create).await,
-                "kmeans" => create::kmeans(ctx, models, create).await,
-                "tagger" => create::tagger(models, create).await,
-                other => plan_err!(
-                    "create model: unknown model type '{other}' (available types: {})",
-                    MODEL_TYPES.join(", ")
-                ),
-            }
+            create::create_model(ctx, models, create, progress).await
         }
         ModelStatement::Copy { name, to, format } => {
             create::copy_word2vec(models, &name, &to, format.as_deref()).await

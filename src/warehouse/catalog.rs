@@ -110,7 +110,12 @@ impl WarehouseSchema {
         let metas: Vec<_> = match store.list(Some(&dir)).try_collect().await {
             Ok(m) => m,
             Err(object_store::Error::NotFound { .. }) => Vec::new(),
-            Err(e) => return Err(quiver_udfs::objects::store_error("listing the catalog", e)),
+            Err(e) => {
+                return Err(quiver_engine::store::objects::store_error(
+                    "listing the catalog",
+                    e,
+                ));
+            }
         };
         let known = self.index.read().map_err(|_| poisoned())?.clone();
         let mut fresh = BTreeMap::new();
@@ -187,21 +192,22 @@ impl WarehouseSchema {
             Entry::Table { files, .. } => Ok(Arc::new(
                 WarehouseTable::open(state, Arc::clone(&self.warehouse), name, files).await?,
             )),
-            Entry::View { definition, .. } => match crate::statement::plan(state, definition).await
-            {
-                Ok(LogicalPlan::Ddl(DdlStatement::CreateView(view))) => Ok(Arc::new(
-                    ViewTable::new(view.input.as_ref().clone(), Some(definition.clone())),
-                )),
-                Ok(_) => Err(DataFusionError::Internal(format!(
-                    "the definition of view '{name}' is not a CREATE VIEW"
-                ))),
-                Err(e) => Err(DataFusionError::Plan(format!(
-                    "view '{name}' cannot be planned: {}",
-                    e.strip_backtrace()
-                ))),
-            },
+            Entry::View { definition, .. } => {
+                match quiver_engine::plan::sql::plan_sql(state, definition).await {
+                    Ok(LogicalPlan::Ddl(DdlStatement::CreateView(view))) => Ok(Arc::new(
+                        ViewTable::new(view.input.as_ref().clone(), Some(definition.clone())),
+                    )),
+                    Ok(_) => Err(DataFusionError::Internal(format!(
+                        "the definition of view '{name}' is not a CREATE VIEW"
+                    ))),
+                    Err(e) => Err(DataFusionError::Plan(format!(
+                        "view '{name}' cannot be planned: {}",
+                        e.strip_backtrace()
+                    ))),
+                }
+            }
             Entry::External { definition, .. } => {
-                match crate::statement::plan(state, definition).await {
+                match quiver_engine::plan::sql::plan_sql(state, definition).await {
                     Ok(LogicalPlan::Ddl(DdlStatement::CreateExternalTable(cmd))) => {
                         create_external(state, &cmd).await.map_err(|e| {
                             DataFusionError::Plan(format!(

@@ -3,7 +3,7 @@
 //! ```text
 //! <root>/catalog/<name>.json           one entry per table, view or external table
 //! <root>/tables/<name>/<unique>/*.parquet   table data, one folder per write
-//! <root>/models/<name>/...             the model store (quiver_udfs::store)
+//! <root>/models/<name>/...             the model store (quiver_engine::store)
 //! ```
 //!
 //! A write puts its Parquet files in a new folder and then publishes them by
@@ -20,12 +20,17 @@ use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use quiver_udfs::ModelStore;
-use quiver_udfs::objects::{
+use quiver_engine::ModelStore;
+use quiver_engine::store::objects::{
     check_name, delete_prefix, get_json, put_json, store_error, unique_name,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
+
+/// The catalog and schema a session's unqualified names resolve in: the
+/// warehouse's tables and views live in this one schema.
+pub const CATALOG: &str = "quiver";
+pub const SCHEMA: &str = "public";
 
 pub mod catalog;
 pub mod location;

@@ -28,9 +28,9 @@ use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::parquet::schema::types::ColumnPath;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::StreamExt;
-use quiver_udfs::functions::vector::vector_element;
-use quiver_udfs::nan_safe::{NanFreeColumns, NanSafeParquetFormat};
-use quiver_udfs::objects::delete_prefix;
+use quiver_engine::functions::vector::vector_element;
+use quiver_engine::parquet::nan_safe::{NanFreeColumns, NanSafeParquetFormat};
+use quiver_engine::store::objects::delete_prefix;
 
 use super::{Warehouse, WriteMode};
 
