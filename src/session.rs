@@ -17,6 +17,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 use quiver_engine::ModelStore;
+use quiver_engine::error::not_found;
 use quiver_engine::models::{NoProgress, ProgressSink};
 
 use crate::statement::{self, ddl, model};
@@ -354,17 +355,18 @@ impl QuiverSession {
     }
 
     fn missing(&self, kind: &str, name: &str) -> DataFusionError {
-        DataFusionError::Plan(format!(
+        not_found(format!(
             "{kind} '{name}' does not exist ({})",
             self.listing()
         ))
     }
 
-    /// Adds what exists to DataFusion's "table 'x' not found".
+    /// DataFusion's "table 'x' not found" (which it gives only as text), as
+    /// quiver's typed not-found error, with what exists added.
     fn hint_missing_table(&self, e: DataFusionError) -> DataFusionError {
         let message = e.strip_backtrace();
         if message.contains("table '") && message.contains("' not found") {
-            DataFusionError::Plan(format!(
+            not_found(format!(
                 "{} ({})",
                 message.trim_start_matches("Error during planning: "),
                 self.listing()

@@ -13,6 +13,7 @@
 //!
 //! This crate depends on DataFusion and never on quiver's CLI or server.
 
+pub mod error;
 pub mod exec;
 pub mod functions;
 pub mod models;

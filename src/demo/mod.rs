@@ -23,7 +23,7 @@ use futures::TryStreamExt;
 
 use crate::output::{Format, PrintError, print_stream, terminal_options};
 use crate::session::{QuiverSession, user_message};
-use crate::statement;
+use crate::statement::{self, quote_ident};
 
 pub mod catalogue;
 pub mod words;
@@ -295,10 +295,6 @@ fn describe(file: &str, text: &str) -> String {
         .find_map(|l| l.strip_prefix("-- "))
         .map(|l| l.split_once(": ").map_or(l, |(_, rest)| rest).to_string())
         .unwrap_or_else(|| file.to_string())
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 fn step_start(i: usize, steps: usize, what: &str) -> Instant {

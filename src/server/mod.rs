@@ -22,11 +22,17 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use crate::session::SessionOptions;
 use crate::warehouse::Warehouse;
 
+mod arrow_types;
 pub mod auth;
+mod execute;
+mod ingest;
 mod log;
 mod metadata;
+mod protocol;
+mod runtime;
 pub mod service;
 mod state;
+mod status;
 
 pub use auth::Auth;
 pub use service::QuiverFlightService;

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tonic::Status;
 
 use super::log;
-use super::service::to_status;
+use super::status::to_status;
 
 /// How long a ticket's work waits for its DoGet before it is dropped.
 const TICKET_LIFE: Duration = Duration::from_secs(15 * 60);

@@ -12,6 +12,7 @@ use datafusion::logical_expr::{CreateExternalTable, CreateMemoryTable, CreateVie
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
+use quiver_engine::error::already_exists;
 use quiver_engine::store::objects::check_name;
 
 use crate::warehouse::catalog::create_external;
@@ -54,12 +55,12 @@ fn may_create(
     match existing(schema, name) {
         None => Ok(true),
         Some(_) if if_not_exists => Ok(false),
-        Some(what) if what != kind => plan_err!(
+        Some(what) if what != kind => Err(already_exists(format!(
             "'{name}' already exists as a {what}; drop it before creating a {kind} of that name"
-        ),
-        Some(what) if !or_replace => {
-            plan_err!("{what} '{name}' already exists (use CREATE OR REPLACE to replace it)")
-        }
+        ))),
+        Some(what) if !or_replace => Err(already_exists(format!(
+            "{what} '{name}' already exists (use CREATE OR REPLACE to replace it)"
+        ))),
         Some(_) => Ok(true),
     }
 }

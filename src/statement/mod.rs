@@ -14,6 +14,11 @@ pub mod params;
 
 pub use quiver_engine::plan::sql::plan_sql as plan;
 
+/// `name` as a quoted SQL identifier: `"name"`, with `"` doubled.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// Splits `sql` into statements at top-level semicolons, keeping each
 /// statement's text as the user wrote it. Blank and comment-only pieces are
 /// dropped.

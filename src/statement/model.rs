@@ -22,6 +22,7 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
 use quiver_engine::ModelStore;
+use quiver_engine::error::already_exists;
 use quiver_engine::models::ProgressSink;
 use quiver_engine::store::objects::check_name;
 use serde_json::Value as Json;
@@ -394,13 +395,11 @@ pub async fn execute(
                     return Ok(vec![]);
                 }
                 if !create.or_replace {
-                    return plan_err!(
+                    return Err(already_exists(format!(
                         "create model: model '{}' already exists ({} version {}); use CREATE OR \
                          REPLACE MODEL to train a new version",
-                        create.name,
-                        existing.model_type,
-                        existing.version
-                    );
+                        create.name, existing.model_type, existing.version
+                    )));
                 }
             }
             create::create_model(ctx, models, create, progress).await

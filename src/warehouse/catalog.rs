@@ -22,6 +22,7 @@ use datafusion::execution::SessionState;
 use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
+use quiver_engine::error::already_exists;
 
 use super::location::{self, STORE_OPTION_PREFIXES};
 use super::table::WarehouseTable;
@@ -348,7 +349,7 @@ impl SchemaProvider for WarehouseSchema {
             .map_err(|_| poisoned())?
             .contains_key(&name)
         {
-            return Err(DataFusionError::Plan(format!(
+            return Err(already_exists(format!(
                 "'{name}' already exists in the warehouse"
             )));
         }

@@ -13,7 +13,7 @@ use datafusion::logical_expr::{
     Signature, Volatility,
 };
 
-use super::embed::MODEL_SECTION;
+use super::MODEL_SECTION;
 use super::model_args::{dim_of, load_pinned, pinned, pinned_field, resolve_first_arg};
 use super::vector::{fixed_dim, vector_element};
 use crate::models::kmeans::KMeans;

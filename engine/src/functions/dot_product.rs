@@ -5,7 +5,8 @@
 
 use datafusion::logical_expr::Documentation;
 
-use super::vector::{Element, PairKernel, VECTOR_SECTION, lane_sum};
+use super::VECTOR_SECTION;
+use super::vector::{Element, PairKernel, lane_sum};
 
 crate::pair_function!(
     DotProduct,

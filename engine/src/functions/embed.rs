@@ -8,24 +8,14 @@ use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{
-    ColumnarValue, DocSection, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
 };
 
+use super::MODEL_SECTION;
 use super::model_args::{dim_of, load_pinned, pinned, pinned_field, resolve_first_arg};
 use crate::models::word2vec::Word2Vec;
 use crate::store::ModelStore;
-
-/// The documentation section of functions that apply models.
-pub const MODEL_SECTION: DocSection = DocSection {
-    include: true,
-    label: "Model functions",
-    description: Some(
-        "Functions that apply a model from the warehouse. The model name is a string \
-         literal; the model is resolved when the query is planned (an unknown model, or one \
-         of the wrong type, is an error then) and that version is used for the whole query.",
-    ),
-};
 
 /// `embed(model, text)`.
 #[derive(Debug)]

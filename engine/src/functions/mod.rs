@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use datafusion::catalog::TableFunctionImpl;
-use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, DocSection, Documentation, ScalarUDF};
 
 use crate::store::ModelStore;
 
@@ -35,6 +35,29 @@ pub mod vector_avg;
 pub use cosine_similarity::{cosine_similarity, cosine_similarity_udf};
 pub use dot_product::{dot_product, dot_product_udf};
 pub use l2_distance::{l2_distance, l2_distance_udf};
+
+/// The documentation section of functions that apply models.
+pub const MODEL_SECTION: DocSection = DocSection {
+    include: true,
+    label: "Model functions",
+    description: Some(
+        "Functions that apply a model from the warehouse. The model name is a string \
+         literal; the model is resolved when the query is planned (an unknown model, or one \
+         of the wrong type, is an error then) and that version is used for the whole query.",
+    ),
+};
+
+/// The documentation section every vector function is listed under.
+pub const VECTOR_SECTION: DocSection = DocSection {
+    include: true,
+    label: "Vector functions",
+    description: Some(
+        "Functions over vectors: `FixedSizeList`, `List` or `LargeList` of numbers. \
+         Two vectors are compared in `Float32` when either holds `Float32`, else in \
+         `Float64`; the result has that type. NULL in gives NULL out, and so does a \
+         vector that holds a NULL element.",
+    ),
+};
 
 /// Every quiver scalar function, in the order the reference lists them.
 pub fn scalar_functions(models: &Arc<ModelStore>) -> Vec<Arc<ScalarUDF>> {

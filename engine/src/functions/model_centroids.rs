@@ -8,7 +8,7 @@ use datafusion::common::{Result, plan_err};
 use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::logical_expr::Documentation;
 
-use super::embed::MODEL_SECTION;
+use super::MODEL_SECTION;
 use super::model_args::{literal_model_name, load_pinned, resolve};
 use crate::models::kmeans::KMeans;
 use crate::store::ModelStore;

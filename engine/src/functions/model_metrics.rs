@@ -12,7 +12,7 @@ use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::logical_expr::Documentation;
 use serde_json::Value as Json;
 
-use super::embed::MODEL_SECTION;
+use super::MODEL_SECTION;
 use super::model_args::literal_model_name;
 use crate::store::ModelStore;
 

@@ -12,7 +12,7 @@ use datafusion::common::{DFSchema, Result, ScalarValue, plan_err};
 use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::logical_expr::{ColumnarValue, Documentation};
 
-use super::embed::MODEL_SECTION;
+use super::MODEL_SECTION;
 use super::model_args::{literal_count, literal_model_name, load_pinned, resolve};
 use crate::models::word2vec::Word2Vec;
 use crate::store::ModelStore;

@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
     Signature, Volatility,
 };
 
-use super::embed::MODEL_SECTION;
+use super::MODEL_SECTION;
 use super::model_args::{load_pinned, pinned, pinned_field, resolve_first_arg};
 use crate::models::tagger::{Tagger, text_rows};
 use crate::store::ModelStore;

@@ -13,7 +13,7 @@ use datafusion::logical_expr::{
     Signature, Volatility,
 };
 
-use super::embed::MODEL_SECTION;
+use super::MODEL_SECTION;
 use super::model_args::{load_pinned, pinned, pinned_field, resolve_first_arg};
 use super::tag::{coerce_tag_args, over_texts};
 use crate::models::tagger::{Tagger, text_rows};

@@ -257,16 +257,3 @@ macro_rules! pair_function {
         }
     };
 }
-
-/// The documentation section every vector function is listed under.
-pub const VECTOR_SECTION: datafusion::logical_expr::DocSection =
-    datafusion::logical_expr::DocSection {
-        include: true,
-        label: "Vector functions",
-        description: Some(
-            "Functions over vectors: `FixedSizeList`, `List` or `LargeList` of numbers. \
-         Two vectors are compared in `Float32` when either holds `Float32`, else in \
-         `Float64`; the result has that type. NULL in gives NULL out, and so does a \
-         vector that holds a NULL element.",
-        ),
-    };

@@ -22,7 +22,8 @@ use datafusion::logical_expr::{
     Signature, Volatility,
 };
 
-use super::vector::{Element, VECTOR_SECTION, VectorRows, vector_element, with_element};
+use super::VECTOR_SECTION;
+use super::vector::{Element, VectorRows, vector_element, with_element};
 
 const NAME: &str = "vector_avg";
 

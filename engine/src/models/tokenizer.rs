@@ -193,9 +193,8 @@ const CASELESS: [std::ops::RangeInclusive<u32>; 4] = [
 ];
 
 /// `c.is_alphanumeric()`, answered without Unicode's tables for the
-/// scripts most titles use past ASCII (searching them was about 3% of a
-/// warm `embed`'s profile over the PyPI titles, 6% of which are not all
-/// ASCII).
+/// scripts most titles use past ASCII, where searching the tables showed
+/// in `embed`'s profile (docs/benchmarks.md, "embed over every title").
 #[inline]
 fn is_token_char(c: char) -> bool {
     let u = c as u32;
@@ -285,8 +284,8 @@ fn block_tokens(
 /// checked for ASCII, lower-cased, written to `out` and classified as
 /// letters and digits in registers, where the portable path copies,
 /// lower-cases and classifies in three passes (and copies the last,
-/// partial block once more to classify it): a warm `embed` over the PyPI
-/// titles took 8% less time.
+/// partial block once more to classify it). The gain is measured in
+/// docs/benchmarks.md ("embed over every title").
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,bmi2")]
 #[allow(unsafe_code)]

@@ -14,9 +14,9 @@
 //! whole loads masked to the word's length, and the hash, the head and the
 //! tail it returns serve both the prefetch and the comparison: against
 //! 16-byte slots holding 8 bytes of the word (longer words compared in the
-//! arena) and a general hash of each token, a warm `embed` of the 833k PyPI
-//! titles took about a fifth less time (0.170 to 0.190 s against 0.203 to
-//! 0.250 s).
+//! arena) and a general hash of each token, this saves two dependent loads
+//! and a branch per token (measured in docs/benchmarks.md, "embed over
+//! every title").
 
 use std::hash::BuildHasher;
 
@@ -246,7 +246,7 @@ fn tail(word: &[u8]) -> u64 {
 /// The first 8 bytes of `word`, zero-padded, as one number. Built from
 /// whole loads (two overlapping ones for 4 to 7 bytes), where copying a
 /// variable number of bytes was a call to `memcpy` for every token looked
-/// up: 4% of `embed`'s time.
+/// up (docs/benchmarks.md, "embed over every title").
 #[inline(always)]
 fn head(word: &[u8]) -> u64 {
     let n = word.len();

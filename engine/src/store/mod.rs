@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use datafusion::common::{DataFusionError, Result, plan_err};
+use datafusion::common::{DataFusionError, Result};
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -213,7 +213,9 @@ impl ModelStore {
                 } else {
                     format!("models: {}", names.join(", "))
                 };
-                plan_err!("{who}: model '{name}' does not exist ({known})")
+                Err(crate::error::not_found(format!(
+                    "{who}: model '{name}' does not exist ({known})"
+                )))
             }
         }
     }
