@@ -12,6 +12,7 @@
 
 pub mod cli;
 pub mod demo;
+pub mod message;
 pub mod output;
 pub mod server;
 pub mod session;

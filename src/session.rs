@@ -21,7 +21,7 @@ use quiver_engine::error::not_found;
 use quiver_engine::models::{NoProgress, ProgressSink};
 
 use crate::statement::{self, ddl, model};
-use crate::warehouse::{Warehouse, WarehouseSchema};
+use crate::warehouse::{Warehouse, WarehouseSchema, location};
 
 pub use crate::warehouse::{CATALOG, SCHEMA};
 
@@ -184,20 +184,20 @@ impl QuiverSession {
     pub async fn run_prepared(
         &self,
         text: &str,
-        prepared: Prepared,
+        prepared: Planned,
     ) -> Result<SendableRecordBatchStream> {
         match prepared {
-            Prepared::Model(stmt) => {
+            Planned::Model(stmt) => {
                 let progress = Arc::clone(&self.options.progress);
                 let batches = model::execute(&self.ctx, &self.models, stmt, progress).await?;
                 Ok(batches_stream(batches))
             }
-            Prepared::Plan(plan) => self.run(text, plan).await,
+            Planned::Plan(plan) => self.run(text, plan).await,
         }
     }
 
     /// Plans one statement with `params` bound, without running it.
-    pub async fn prepare(&self, text: &str, params: &[ScalarValue]) -> Result<Prepared> {
+    pub async fn prepare(&self, text: &str, params: &[ScalarValue]) -> Result<Planned> {
         let listed = self.just_listed.lock().ok().and_then(|mut l| l.take());
         if listed.is_none_or(|at| at.elapsed() >= JUST_LISTED) {
             self.schema.refresh().await?;
@@ -217,7 +217,7 @@ impl QuiverSession {
                 }
                 _ => {}
             }
-            return Ok(Prepared::Model(stmt));
+            return Ok(Planned::Model(stmt));
         }
         let typed = statement::params::typed_placeholders(text, params)?;
         let plan = statement::plan(&self.ctx.state(), &typed)
@@ -251,74 +251,24 @@ impl QuiverSession {
                 "parameters cannot be bound in CREATE VIEW or CREATE EXTERNAL TABLE (the statement is stored as written)"
             );
         }
-        Ok(Prepared::Plan(plan))
+        Ok(Planned::Plan(plan))
     }
 
     /// Refuses `location` when this session may not leave the warehouse and
     /// it is outside it.
     fn check_location(&self, what: &str, location: &str) -> Result<()> {
-        if self.options.outside_paths
-            || resolve_location(location).is_some_and(|url| url.starts_with(self.warehouse().url()))
-        {
+        if self.options.outside_paths {
             return Ok(());
         }
-        plan_err!(
-            "{what} '{location}': the path is outside the warehouse, and this server does not allow that (start it with --allow-outside-paths)"
-        )
+        location::check_inside(self.warehouse().url(), what, location)
     }
 
+    /// Runs `plan`: warehouse DDL through the warehouse
+    /// ([`ddl::run_in_warehouse`]), everything else through DataFusion.
     async fn run(&self, text: &str, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
-        match plan {
-            LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) if !create.temporary => {
-                if let Some(name) = ddl::warehouse_name(&create.name).map(str::to_string) {
-                    ddl::create_table(&self.ctx, &self.schema, &name, create).await?;
-                    return Ok(batches_stream(vec![]));
-                }
-                self.run_plan(LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)))
-                    .await
-            }
-            LogicalPlan::Ddl(DdlStatement::CreateView(create)) if !create.temporary => {
-                if let Some(name) = ddl::warehouse_name(&create.name).map(str::to_string) {
-                    ddl::create_view(&self.schema, &name, create, text).await?;
-                    return Ok(batches_stream(vec![]));
-                }
-                self.run_plan(LogicalPlan::Ddl(DdlStatement::CreateView(create)))
-                    .await
-            }
-            LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) if !create.temporary => {
-                if let Some(name) = ddl::warehouse_name(&create.name).map(str::to_string) {
-                    ddl::create_external_table(&self.ctx, &self.schema, &name, &create, text)
-                        .await?;
-                    return Ok(batches_stream(vec![]));
-                }
-                self.run_plan(LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)))
-                    .await
-            }
-            LogicalPlan::Ddl(DdlStatement::DropTable(drop)) => {
-                if let Some(name) = ddl::warehouse_name(&drop.name)
-                    && ddl::drop(&self.schema, name, false).await?
-                {
-                    return Ok(batches_stream(vec![]));
-                }
-                if !drop.if_exists && !self.schema.is_session_table(drop.name.table()) {
-                    return Err(self.missing("table", drop.name.table()));
-                }
-                self.run_plan(LogicalPlan::Ddl(DdlStatement::DropTable(drop)))
-                    .await
-            }
-            LogicalPlan::Ddl(DdlStatement::DropView(drop)) => {
-                if let Some(name) = ddl::warehouse_name(&drop.name)
-                    && ddl::drop(&self.schema, name, true).await?
-                {
-                    return Ok(batches_stream(vec![]));
-                }
-                if !drop.if_exists && !self.schema.is_session_table(drop.name.table()) {
-                    return Err(self.missing("view", drop.name.table()));
-                }
-                self.run_plan(LogicalPlan::Ddl(DdlStatement::DropView(drop)))
-                    .await
-            }
-            other => self.run_plan(other).await,
+        match ddl::run_in_warehouse(&self.ctx, &self.schema, text, plan).await? {
+            Some(plan) => self.run_plan(plan).await,
+            None => Ok(batches_stream(vec![])),
         }
     }
 
@@ -332,33 +282,7 @@ impl QuiverSession {
 
     /// What the warehouse holds, for error messages: `tables: a, b; views: v`.
     pub fn listing(&self) -> String {
-        let mut tables = Vec::new();
-        let mut views = Vec::new();
-        for (name, entry) in self.schema.entries() {
-            match entry {
-                Ok(crate::warehouse::Entry::View { .. }) => views.push(name),
-                _ => tables.push(name),
-            }
-        }
-        let mut parts = Vec::new();
-        if !tables.is_empty() {
-            parts.push(format!("tables: {}", tables.join(", ")));
-        }
-        if !views.is_empty() {
-            parts.push(format!("views: {}", views.join(", ")));
-        }
-        if parts.is_empty() {
-            "the warehouse has no tables yet".to_string()
-        } else {
-            parts.join("; ")
-        }
-    }
-
-    fn missing(&self, kind: &str, name: &str) -> DataFusionError {
-        not_found(format!(
-            "{kind} '{name}' does not exist ({})",
-            self.listing()
-        ))
+        self.schema.listing()
     }
 
     /// DataFusion's "table 'x' not found" (which it gives only as text), as
@@ -386,18 +310,18 @@ impl Drop for QuiverSession {
 }
 
 /// A statement planned by [`QuiverSession::prepare`].
-pub enum Prepared {
+pub enum Planned {
     /// A model statement, which quiver parses and runs itself.
     Model(model::ModelStatement),
     Plan(LogicalPlan),
 }
 
-impl Prepared {
+impl Planned {
     /// The columns of the result, when they are known without running the
     /// statement: a query's, not a model statement's or DDL's.
     pub fn query_schema(&self) -> Option<SchemaRef> {
         match self {
-            Prepared::Plan(plan) if !has_effects(plan) => Some(Arc::clone(plan.schema().inner())),
+            Planned::Plan(plan) if !has_effects(plan) => Some(Arc::clone(plan.schema().inner())),
             _ => None,
         }
     }
@@ -416,25 +340,6 @@ pub fn has_effects(plan: &LogicalPlan) -> bool {
     )
 }
 
-/// A location as the URL it names, or `None` when it climbs with `..`.
-fn resolve_location(location: &str) -> Option<String> {
-    if location.contains("://") {
-        let url = url::Url::parse(location).ok()?;
-        return Some(url.to_string());
-    }
-    let path = std::path::Path::new(location);
-    if path
-        .components()
-        .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        return None;
-    }
-    let absolute = std::env::current_dir().ok()?.join(path);
-    url::Url::from_file_path(absolute)
-        .ok()
-        .map(|u| u.to_string())
-}
-
 fn batches_stream(batches: Vec<RecordBatch>) -> SendableRecordBatchStream {
     let schema = batches
         .first()
@@ -446,37 +351,4 @@ fn batches_stream(batches: Vec<RecordBatch>) -> SendableRecordBatchStream {
     ))
 }
 
-/// An error as a person should read it: one line, lower-case, without
-/// DataFusion's "Error during planning: " prefixes or a backtrace.
-pub fn user_message(e: &DataFusionError) -> String {
-    use datafusion::sql::sqlparser::parser::ParserError;
-    if let DataFusionError::SQL(parse, _) = e.find_root() {
-        return match parse.as_ref() {
-            ParserError::ParserError(m) | ParserError::TokenizerError(m) => {
-                format!("syntax error: {m}")
-            }
-            ParserError::RecursionLimitExceeded => {
-                "syntax error: the statement is nested too deeply".to_string()
-            }
-        };
-    }
-    let text = e.strip_backtrace();
-    let mut s = text.as_str();
-    for prefix in [
-        "Error during planning: ",
-        "Execution error: ",
-        "This feature is not implemented: ",
-        "Invalid or Unsupported Configuration: ",
-        "External error: ",
-        "Arrow error: ",
-        "Object Store error: ",
-        "SQL error: ",
-        "Schema error: ",
-    ] {
-        while let Some(rest) = s.strip_prefix(prefix) {
-            s = rest;
-        }
-        s = s.trim_start();
-    }
-    s.to_string()
-}
+pub use crate::message::user_message;

@@ -269,3 +269,46 @@ fn word2vec_corpus_spills_past_the_memory_budget() {
         "the same vectors"
     );
 }
+
+/// What a new user sees of a model (issue 22): `CREATE MODEL` says what it
+/// made, and vectors print in CSV (arrow's CSV writer refuses lists; quiver
+/// writes them as the table shows them, as DuckDB does).
+#[test]
+fn create_model_says_what_it_made_and_vectors_print_as_csv() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = quiver(
+        dir.path(),
+        &[
+            "--format",
+            "csv",
+            "-c",
+            "CREATE TABLE t AS SELECT 'red pizza box' AS title FROM generate_series(1, 50); \
+             CREATE MODEL m TYPE word2vec OPTIONS (dim = 3, min_count = 1, epochs = 1, seed = 1) \
+             AS SELECT title FROM t",
+            "-c",
+            "SELECT word, vector FROM model_vocabulary('m') ORDER BY word",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "model,type,version,created,seconds", "{text}");
+    assert!(lines[1].starts_with("m,word2vec,1,20"), "{text}");
+    assert_eq!(lines[2], "word,vector", "{text}");
+    assert_eq!(lines.len(), 6, "{text}");
+    for (line, word) in lines[3..].iter().zip(["box", "pizza", "red"]) {
+        // word,"[a, b, c]": three finite numbers in brackets.
+        let (w, v) = line.split_once(',').expect("two fields");
+        assert_eq!(w, word);
+        let inner = v
+            .strip_prefix("\"[")
+            .and_then(|v| v.strip_suffix("]\""))
+            .unwrap_or_else(|| panic!("a quoted list: {line}"));
+        let values: Vec<f32> = inner
+            .split(", ")
+            .map(|x| x.parse().expect("a number"))
+            .collect();
+        assert_eq!(values.len(), 3, "{line}");
+        assert!(values.iter().all(|x| x.is_finite()), "{line}");
+    }
+}

@@ -272,3 +272,59 @@ async fn tagger_pins_its_models() {
         "{err}"
     );
 }
+
+/// Training reports its progress to the sink the host gives the session
+/// (issue 22: the statement layer used to draw on stderr itself): rows as
+/// they are read, every epoch in order, and the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn training_reports_progress_to_the_host_sink() {
+    use std::sync::{Arc, Mutex};
+
+    use quiver::session::SessionOptions;
+    use quiver_engine::models::{Progress, Stage};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seen: Arc<Mutex<Vec<Progress>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    let options = SessionOptions {
+        progress: Arc::new(move |p: &Progress| sink.lock().expect("lock").push(p.clone())),
+        ..Default::default()
+    };
+    let s = quiver::QuiverSession::open_with(dir.path().to_str().expect("utf-8"), options)
+        .await
+        .expect("session");
+    s.sql(
+        "CREATE TABLE t AS SELECT 'red pizza ' || (value % 7) AS title FROM generate_series(1, 30000); \
+         CREATE MODEL m TYPE word2vec OPTIONS (dim = 8, min_count = 1, epochs = 3, threads = 1, seed = 1) \
+         AS SELECT title FROM t",
+    )
+    .await
+    .expect("trained");
+    let seen = seen.lock().expect("lock");
+    assert!(
+        seen.iter()
+            .all(|p| &*p.model == "m" && p.model_type == "word2vec")
+    );
+    let reading: Vec<u64> = seen
+        .iter()
+        .filter(|p| p.stage == Stage::Reading)
+        .map(|p| p.rows)
+        .collect();
+    assert_eq!(reading.last(), Some(&30_000), "{reading:?}");
+    assert!(reading.windows(2).all(|w| w[0] < w[1]), "{reading:?}");
+    let epochs: Vec<usize> = seen
+        .iter()
+        .filter(|p| p.stage == Stage::Training)
+        .map(|p| p.epoch)
+        .collect();
+    assert_eq!(epochs.first(), Some(&0), "{epochs:?}");
+    assert_eq!(epochs.last(), Some(&2), "{epochs:?}");
+    assert!(epochs.windows(2).all(|w| w[0] <= w[1]), "{epochs:?}");
+    assert!(
+        seen.iter()
+            .filter(|p| p.stage == Stage::Training)
+            .all(|p| p.epochs == 3 && p.loss.is_some())
+    );
+    let last = seen.last().expect("reports");
+    assert_eq!((last.stage, last.done), (Stage::Finished, 1.0));
+}

@@ -15,7 +15,7 @@ use futures::{StreamExt, TryStreamExt};
 use tonic::Status;
 
 use super::log;
-use crate::session::{Prepared, QuiverSession};
+use crate::session::{Planned, QuiverSession};
 use crate::statement::params;
 
 use super::status::to_status;
@@ -27,7 +27,7 @@ pub(super) async fn plan_logged(
     params: &[ScalarValue],
     user: &str,
     started: Instant,
-) -> Result<Prepared, Status> {
+) -> Result<Planned, Status> {
     session.prepare(sql, params).await.map_err(|e| {
         let status = to_status(&e);
         finish(
@@ -86,7 +86,7 @@ pub(super) fn row_values(params: &RecordBatch, row: usize) -> Result<Vec<ScalarV
 pub(super) async fn run_rows(
     session: &QuiverSession,
     sql: &str,
-    prepared: Option<Prepared>,
+    prepared: Option<Planned>,
     params: Option<&RecordBatch>,
 ) -> Result<Vec<RecordBatch>, Status> {
     let collect = |stream: SendableRecordBatchStream| async move {

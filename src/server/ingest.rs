@@ -21,8 +21,8 @@ use datafusion::physical_plan::streaming::PartitionStream;
 use futures::{StreamExt, TryStreamExt};
 use tonic::Status;
 
-use super::service::QuiverFlightService;
 use super::status::to_status;
+use crate::session::QuiverSession;
 use crate::session::{CATALOG, SCHEMA};
 use crate::statement::quote_ident;
 
@@ -93,105 +93,113 @@ impl PartitionStream for OnceStream {
 /// The table an ingest reads the client's batches from.
 pub(crate) const INGEST_TABLE: &str = "__quiver_ingest";
 
-impl QuiverFlightService {
-    /// `adbc_ingest`: the client's batches into a warehouse table, streamed
-    /// (the rows are written as they arrive, not gathered first).
-    pub(super) async fn ingest(
-        &self,
-        cmd: CommandStatementIngest,
-        stream: PeekableFlightDataStream,
-    ) -> Result<i64, Status> {
-        if cmd.temporary {
-            return Err(Status::invalid_argument(
-                "temporary tables do not outlive a request on this server; ingest into a warehouse table",
-            ));
-        }
-        if cmd.catalog.as_deref().is_some_and(|c| c != CATALOG)
-            || cmd.schema.as_deref().is_some_and(|s| s != SCHEMA)
-        {
+/// An ingest ready to run: the statement that reads the client's batches
+/// into the table, and the count of rows it has read so far.
+pub(super) struct Ingest {
+    pub sql: String,
+    pub rows: Arc<AtomicU64>,
+}
+
+impl Ingest {
+    pub(super) fn rows(&self) -> i64 {
+        self.rows.load(Ordering::Relaxed) as i64
+    }
+}
+
+/// `adbc_ingest`: the client's batches into a warehouse table, streamed
+/// (the rows are written as they arrive, not gathered first).
+pub(super) async fn ingest(
+    session: &QuiverSession,
+    cmd: CommandStatementIngest,
+    stream: PeekableFlightDataStream,
+) -> Result<Ingest, Status> {
+    if cmd.temporary {
+        return Err(Status::invalid_argument(
+            "temporary tables do not outlive a request on this server; ingest into a warehouse table",
+        ));
+    }
+    if cmd.catalog.as_deref().is_some_and(|c| c != CATALOG)
+        || cmd.schema.as_deref().is_some_and(|s| s != SCHEMA)
+    {
+        return Err(Status::not_found(format!(
+            "the server's only writable schema is {CATALOG}.{SCHEMA}"
+        )));
+    }
+    if cmd.table.is_empty() {
+        return Err(Status::invalid_argument("ingest needs a table name"));
+    }
+    let options = cmd.table_definition_options.unwrap_or_default();
+    let if_missing = TableNotExistOption::try_from(options.if_not_exist)
+        .unwrap_or(TableNotExistOption::Unspecified);
+    let if_exists =
+        TableExistsOption::try_from(options.if_exists).unwrap_or(TableExistsOption::Unspecified);
+
+    let exists = session
+        .ctx()
+        .table_exist(datafusion::common::TableReference::bare(cmd.table.as_str()))
+        .map_err(|e| to_status(&e))?;
+    let table = quote_ident(&cmd.table);
+
+    let mut decoded = decode_put(stream);
+    let first = decoded
+        .next()
+        .await
+        .transpose()
+        .map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let schema = match (&first, decoded.schema()) {
+        (Some(b), _) => b.schema(),
+        (None, Some(s)) => Arc::clone(s),
+        (None, None) => return Err(Status::invalid_argument("ingest sent no schema")),
+    };
+    let sql = match (exists, if_exists, if_missing) {
+        (false, _, TableNotExistOption::Fail) => {
             return Err(Status::not_found(format!(
-                "the server's only writable schema is {CATALOG}.{SCHEMA}"
+                "table '{}' does not exist (ingest mode 'append' adds to an existing table)",
+                cmd.table
             )));
         }
-        if cmd.table.is_empty() {
-            return Err(Status::invalid_argument("ingest needs a table name"));
+        (false, _, _) => format!("CREATE TABLE {table} AS SELECT * FROM {INGEST_TABLE}"),
+        (true, TableExistsOption::Append, _) => {
+            let cols: Vec<String> = schema
+                .fields()
+                .iter()
+                .map(|f| quote_ident(f.name()))
+                .collect();
+            let cols = cols.join(", ");
+            format!("INSERT INTO {table} ({cols}) SELECT {cols} FROM {INGEST_TABLE}")
         }
-        let options = cmd.table_definition_options.unwrap_or_default();
-        let if_missing = TableNotExistOption::try_from(options.if_not_exist)
-            .unwrap_or(TableNotExistOption::Unspecified);
-        let if_exists = TableExistsOption::try_from(options.if_exists)
-            .unwrap_or(TableExistsOption::Unspecified);
+        (true, TableExistsOption::Replace, _) => {
+            format!("CREATE OR REPLACE TABLE {table} AS SELECT * FROM {INGEST_TABLE}")
+        }
+        (true, _, _) => {
+            return Err(Status::already_exists(format!(
+                "table '{}' already exists (use ingest mode 'append' or 'replace')",
+                cmd.table
+            )));
+        }
+    };
 
-        let session = self.session().await?;
-        let exists = session
-            .ctx()
-            .table_exist(datafusion::common::TableReference::bare(cmd.table.as_str()))
-            .map_err(|e| to_status(&e))?;
-        let table = quote_ident(&cmd.table);
-
-        let mut decoded = decode_put(stream);
-        let first = decoded
-            .next()
-            .await
-            .transpose()
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let schema = match (&first, decoded.schema()) {
-            (Some(b), _) => b.schema(),
-            (None, Some(s)) => Arc::clone(s),
-            (None, None) => return Err(Status::invalid_argument("ingest sent no schema")),
-        };
-        let sql = match (exists, if_exists, if_missing) {
-            (false, _, TableNotExistOption::Fail) => {
-                return Err(Status::not_found(format!(
-                    "table '{}' does not exist (ingest mode 'append' adds to an existing table)",
-                    cmd.table
-                )));
-            }
-            (false, _, _) => format!("CREATE TABLE {table} AS SELECT * FROM {INGEST_TABLE}"),
-            (true, TableExistsOption::Append, _) => {
-                let cols: Vec<String> = schema
-                    .fields()
-                    .iter()
-                    .map(|f| quote_ident(f.name()))
-                    .collect();
-                let cols = cols.join(", ");
-                format!("INSERT INTO {table} ({cols}) SELECT {cols} FROM {INGEST_TABLE}")
-            }
-            (true, TableExistsOption::Replace, _) => {
-                format!("CREATE OR REPLACE TABLE {table} AS SELECT * FROM {INGEST_TABLE}")
-            }
-            (true, _, _) => {
-                return Err(Status::already_exists(format!(
-                    "table '{}' already exists (use ingest mode 'append' or 'replace')",
-                    cmd.table
-                )));
-            }
-        };
-
-        let rows = Arc::new(AtomicU64::new(0));
-        let counter = Arc::clone(&rows);
-        let batches = futures::stream::iter(first.map(Ok))
-            .chain(decoded)
-            .map(move |b| {
-                let b = b.map_err(|e| DataFusionError::External(Box::new(e)))?;
-                counter.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
-                Ok(b)
-            });
-        let source = OnceStream {
-            schema: Arc::clone(&schema),
-            stream: std::sync::Mutex::new(Some(Box::pin(RecordBatchStreamAdapter::new(
-                Arc::clone(&schema),
-                batches,
-            )))),
-        };
-        let provider = StreamingTable::try_new(Arc::clone(&schema), vec![Arc::new(source)])
-            .map_err(|e| to_status(&e))?;
-        session
-            .ctx()
-            .register_table(INGEST_TABLE, Arc::new(provider))
-            .map_err(|e| to_status(&e))?;
-        self.limited(async { session.sql(&sql).await.map_err(|e| to_status(&e)) })
-            .await?;
-        Ok(rows.load(Ordering::Relaxed) as i64)
-    }
+    let rows = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&rows);
+    let batches = futures::stream::iter(first.map(Ok))
+        .chain(decoded)
+        .map(move |b| {
+            let b = b.map_err(|e| DataFusionError::External(Box::new(e)))?;
+            counter.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+            Ok(b)
+        });
+    let source = OnceStream {
+        schema: Arc::clone(&schema),
+        stream: std::sync::Mutex::new(Some(Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&schema),
+            batches,
+        )))),
+    };
+    let provider = StreamingTable::try_new(Arc::clone(&schema), vec![Arc::new(source)])
+        .map_err(|e| to_status(&e))?;
+    session
+        .ctx()
+        .register_table(INGEST_TABLE, Arc::new(provider))
+        .map_err(|e| to_status(&e))?;
+    Ok(Ingest { sql, rows })
 }

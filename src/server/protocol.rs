@@ -16,10 +16,14 @@ use prost::Message;
 use tonic::Status;
 
 use super::state::TicketHandle;
-use crate::session::Prepared;
+use crate::session::Planned;
 
 use super::arrow_types::plain_type;
-use super::service::DoGetStream;
+
+/// The stream DoGet answers with (the trait's own type, spelled out so that
+/// this module need not name the service).
+pub(super) type DoGetStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<arrow_flight::FlightData, Status>> + Send>>;
 
 pub(super) fn ticket_id(bytes: &[u8]) -> Result<u64, Status> {
     let bad = || Status::invalid_argument("not a ticket of this server");
@@ -79,8 +83,8 @@ pub(super) fn encode(
 
 /// The placeholders of a planned statement, `$1`, `$2`, ..., with the
 /// types DataFusion inferred (`Null` where it could not).
-pub(super) fn parameter_schema(prepared: &Prepared) -> SchemaRef {
-    let Prepared::Plan(plan) = prepared else {
+pub(super) fn parameter_schema(prepared: &Planned) -> SchemaRef {
+    let Planned::Plan(plan) = prepared else {
         return Arc::new(Schema::empty());
     };
     let Ok(types) = plan.get_parameter_types() else {

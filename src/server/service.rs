@@ -39,19 +39,19 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::arrow_types::{plain_batch, plain_schema};
 use super::auth::{Auth, User};
-use super::execute::*;
-use super::ingest::read_batches;
+use super::execute::{finish, plan_logged, query_stream, row_values, run_rows, updated_rows};
+use super::ingest::{ingest, read_batches};
 use super::log;
 use super::metadata;
-use super::protocol::*;
+use super::protocol::{
+    DoGetStream, encode, flight_info, ipc_schema, parameter_schema, prepared_id, ticket_id,
+};
 use super::runtime::CpuRuntime;
 use super::state::{Pending, QueryStream, State, TicketHandle};
 use super::status::to_status;
-use crate::session::{Prepared, QuiverSession, SessionOptions};
+use crate::session::{Planned, QuiverSession, SessionOptions};
 use crate::statement::params;
 use crate::warehouse::Warehouse;
-
-pub(super) type DoGetStream = <QuiverFlightService as FlightService>::DoGetStream;
 
 /// quiver's Flight SQL service.
 pub struct QuiverFlightService {
@@ -131,7 +131,7 @@ impl QuiverFlightService {
         &self,
         session: Arc<QuiverSession>,
         sql: String,
-        prepared: Prepared,
+        prepared: Planned,
         params: Option<RecordBatch>,
         user: &str,
         rpc: &str,
@@ -651,7 +651,14 @@ impl FlightSqlService for QuiverFlightService {
     ) -> Result<i64, Status> {
         let started = Instant::now();
         let user = User::of(&request);
-        let result = self.ingest(cmd, request.into_inner()).await;
+        let result = async {
+            let session = self.session().await?;
+            let ingest = ingest(&session, cmd, request.into_inner()).await?;
+            self.limited(async { session.sql(&ingest.sql).await.map_err(|e| to_status(&e)) })
+                .await?;
+            Ok(ingest.rows())
+        }
+        .await;
         finish(
             &user,
             "DoPut",

@@ -54,7 +54,7 @@ pub enum Pending {
 }
 
 /// A prepared statement: its text and the parameters bound to it.
-pub struct Prepared {
+pub struct StoredStatement {
     pub user: String,
     pub sql: String,
     pub params: Option<RecordBatch>,
@@ -64,7 +64,7 @@ pub struct Prepared {
 pub struct State {
     next: AtomicU64,
     pending: Mutex<HashMap<u64, (Instant, Pending)>>,
-    prepared: Mutex<HashMap<u64, Prepared>>,
+    prepared: Mutex<HashMap<u64, StoredStatement>>,
     running: Mutex<HashMap<u64, (String, AbortHandle)>>,
     cancelled: Mutex<HashMap<u64, Instant>>,
 }
@@ -137,7 +137,7 @@ impl State {
         }
         map.insert(
             id,
-            Prepared {
+            StoredStatement {
                 user: user.to_string(),
                 sql,
                 params: None,

@@ -8,16 +8,87 @@ use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::common::{DataFusionError, Result, TableReference, plan_err};
 use datafusion::datasource::sink::DataSink;
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::{CreateExternalTable, CreateMemoryTable, CreateView, LogicalPlan};
+use datafusion::logical_expr::{
+    CreateExternalTable, CreateMemoryTable, CreateView, DdlStatement, LogicalPlan,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
-use quiver_engine::error::already_exists;
+use quiver_engine::error::{already_exists, not_found};
 use quiver_engine::store::objects::check_name;
 
 use crate::warehouse::catalog::create_external;
 use crate::warehouse::table::TableSink;
 use crate::warehouse::{Entry, WarehouseSchema, WriteMode, now};
+
+/// Runs `plan` when it is DDL that persists in the warehouse (`CREATE
+/// TABLE`, `VIEW`, `EXTERNAL TABLE` and `DROP` of the default schema's
+/// objects) and returns `None`; returns the plan for DataFusion to run
+/// otherwise (a query, DML, a temporary or another schema's object).
+pub async fn run_in_warehouse(
+    ctx: &SessionContext,
+    schema: &Arc<WarehouseSchema>,
+    text: &str,
+    plan: LogicalPlan,
+) -> Result<Option<LogicalPlan>> {
+    match plan {
+        LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) if !create.temporary => {
+            if let Some(name) = warehouse_name(&create.name).map(str::to_string) {
+                create_table(ctx, schema, &name, create).await?;
+                return Ok(None);
+            }
+            Ok(Some(LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(
+                create,
+            ))))
+        }
+        LogicalPlan::Ddl(DdlStatement::CreateView(create)) if !create.temporary => {
+            if let Some(name) = warehouse_name(&create.name).map(str::to_string) {
+                create_view(schema, &name, create, text).await?;
+                return Ok(None);
+            }
+            Ok(Some(LogicalPlan::Ddl(DdlStatement::CreateView(create))))
+        }
+        LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) if !create.temporary => {
+            if let Some(name) = warehouse_name(&create.name).map(str::to_string) {
+                create_external_table(ctx, schema, &name, &create, text).await?;
+                return Ok(None);
+            }
+            Ok(Some(LogicalPlan::Ddl(DdlStatement::CreateExternalTable(
+                create,
+            ))))
+        }
+        LogicalPlan::Ddl(DdlStatement::DropTable(stmt)) => {
+            if let Some(name) = warehouse_name(&stmt.name)
+                && drop(schema, name, false).await?
+            {
+                return Ok(None);
+            }
+            if !stmt.if_exists && !schema.is_session_table(stmt.name.table()) {
+                return Err(missing(schema, "table", stmt.name.table()));
+            }
+            Ok(Some(LogicalPlan::Ddl(DdlStatement::DropTable(stmt))))
+        }
+        LogicalPlan::Ddl(DdlStatement::DropView(stmt)) => {
+            if let Some(name) = warehouse_name(&stmt.name)
+                && drop(schema, name, true).await?
+            {
+                return Ok(None);
+            }
+            if !stmt.if_exists && !schema.is_session_table(stmt.name.table()) {
+                return Err(missing(schema, "view", stmt.name.table()));
+            }
+            Ok(Some(LogicalPlan::Ddl(DdlStatement::DropView(stmt))))
+        }
+        other => Ok(Some(other)),
+    }
+}
+
+fn missing(schema: &WarehouseSchema, kind: &str, name: &str) -> DataFusionError {
+    not_found(format!(
+        "{kind} '{name}' does not exist ({})",
+        schema.listing()
+    ))
+}
 
 /// The warehouse name of `table` when it names the session's default
 /// schema (`t`, `public.t` or `quiver.public.t`); otherwise `None` and the

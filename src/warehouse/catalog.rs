@@ -62,6 +62,30 @@ fn poisoned() -> DataFusionError {
 }
 
 impl WarehouseSchema {
+    /// What the warehouse holds, for error messages: `tables: a, b; views: v`.
+    pub fn listing(&self) -> String {
+        let mut tables = Vec::new();
+        let mut views = Vec::new();
+        for (name, entry) in self.entries() {
+            match entry {
+                Ok(Entry::View { .. }) => views.push(name),
+                _ => tables.push(name),
+            }
+        }
+        let mut parts = Vec::new();
+        if !tables.is_empty() {
+            parts.push(format!("tables: {}", tables.join(", ")));
+        }
+        if !views.is_empty() {
+            parts.push(format!("views: {}", views.join(", ")));
+        }
+        if parts.is_empty() {
+            "the warehouse has no tables yet".to_string()
+        } else {
+            parts.join("; ")
+        }
+    }
+
     pub fn new(warehouse: Arc<Warehouse>) -> Self {
         Self {
             warehouse,

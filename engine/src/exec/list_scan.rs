@@ -35,7 +35,8 @@ use datafusion::physical_plan::{
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 
-use crate::parquet::list_pages::{Fetched, ListColumn, chunk_qualifies, float_list_item};
+use crate::parquet::fetched::Fetched;
+use crate::parquet::list_pages::{ListColumn, chunk_qualifies, float_list_item};
 
 /// How one output column is read from one file.
 #[derive(Debug, Clone)]

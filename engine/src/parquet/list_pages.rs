@@ -25,7 +25,7 @@ use std::mem::size_of;
 use std::ops::Range;
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use datafusion::arrow::array::{
     ArrayRef, FixedSizeListArray, GenericListArray, OffsetSizeTrait, PrimitiveArray,
 };
@@ -38,9 +38,10 @@ use datafusion::parquet::basic::{Encoding, Type as PhysicalType};
 use datafusion::parquet::column::page::{Page, PageReader};
 use datafusion::parquet::errors::ParquetError;
 use datafusion::parquet::file::metadata::ColumnChunkMetaData;
-use datafusion::parquet::file::reader::{ChunkReader, Length};
+
 use datafusion::parquet::schema::types::ColumnDescPtr;
 
+use super::levels::{Run, all_levels_are, for_runs, list_starts, unpack};
 use crate::vectors::vector_element;
 
 /// The element type of a list column this module decodes, if it is one:
@@ -435,198 +436,6 @@ fn prefixed(buf: &[u8], from: usize) -> Option<Range<usize>> {
     let len = u32::from_le_bytes(buf.get(from..from + 4)?.try_into().ok()?) as usize;
     let start = from + 4;
     (start + len <= buf.len()).then_some(start..start + len)
-}
-
-fn uvarint(b: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *b.get(*pos)?;
-        *pos += 1;
-        v |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
-}
-
-/// A run of an RLE/bit-packed hybrid stream (Parquet's levels and
-/// dictionary indices), cut to the values wanted.
-#[derive(Clone, Copy)]
-enum Run<'a> {
-    /// `count` copies of a value.
-    Repeat(u32, usize),
-    /// `count` values bit-packed in these bytes, least significant bit
-    /// first (groups of 8; the last group may hold padding past `count`).
-    Packed(&'a [u8], usize),
-}
-
-impl Run<'_> {
-    /// The values the run holds.
-    fn count(self) -> usize {
-        match self {
-            Run::Repeat(_, count) | Run::Packed(_, count) => count,
-        }
-    }
-}
-
-/// Calls `f` with the runs holding the first `n` values of a hybrid stream
-/// of `width`-bit values, until `f` says stop (`Some(false)`, returned) or
-/// finds the data wrong (`None`, returned). `None` too if the stream ends
-/// before `n` values or holds an empty run.
-fn for_runs(
-    b: &[u8],
-    n: usize,
-    width: u32,
-    mut f: impl FnMut(Run) -> Option<bool>,
-) -> Option<bool> {
-    let (mut pos, mut done) = (0, 0);
-    while done < n {
-        let header = uvarint(b, &mut pos)?;
-        let run = if header & 1 == 0 {
-            let count = ((header >> 1) as usize).min(n - done);
-            let bytes = width.div_ceil(8) as usize;
-            let mut value = [0u8; 4];
-            value
-                .get_mut(..bytes)?
-                .copy_from_slice(b.get(pos..pos + bytes)?);
-            pos += bytes;
-            Run::Repeat(u32::from_le_bytes(value), count)
-        } else {
-            let len = (header >> 1) as usize * width as usize;
-            let bytes = b.get(pos..pos + len)?;
-            pos += len;
-            Run::Packed(bytes, ((header >> 1) as usize * 8).min(n - done))
-        };
-        if run.count() == 0 {
-            return None;
-        }
-        if !f(run)? {
-            return Some(false);
-        }
-        done += run.count();
-    }
-    Some(true)
-}
-
-/// The `i`-th value of a bit-packed run (least significant bit first) of
-/// `width` bits (at most 32).
-fn unpack(bytes: &[u8], width: u32, i: usize) -> u32 {
-    let bit = i * width as usize;
-    let mut word = 0u64;
-    for (k, b) in bytes[bit / 8..].iter().take(5).enumerate() {
-        word |= u64::from(*b) << (8 * k);
-    }
-    ((word >> (bit % 8)) & ((1u64 << width) - 1)) as u32
-}
-
-/// Whether the first `n` levels of a hybrid-encoded stream of `width`
-/// bits all equal `level`; `None` if the stream ends first.
-fn all_levels_are(b: &[u8], n: usize, width: u32, level: u8) -> Option<bool> {
-    let w = width as usize;
-    // Eight copies of `level`, packed: the bytes of one full group.
-    let mut packed = 0u64;
-    for k in 0..8 {
-        packed |= u64::from(level) << (k * w);
-    }
-    let pattern = &packed.to_le_bytes()[..w];
-    let level = u32::from(level);
-    for_runs(b, n, width, |run| {
-        Some(match run {
-            Run::Repeat(value, _) => value == level,
-            Run::Packed(bytes, count) => {
-                // Whole groups by their bytes, the rest value by value.
-                let full = count / 8;
-                bytes[..full * w].chunks_exact(w).all(|g| g == pattern)
-                    && (full * 8..count).all(|k| unpack(bytes, width, k) == level)
-            }
-        })
-    })
-}
-
-/// Adds to `out` the value index of every list start (a 0) among the first
-/// `n` repetition levels (1 bit each) of a hybrid-encoded stream, counting
-/// from `base`; `None` if the stream ends first or holds a level above 1.
-fn list_starts(b: &[u8], n: usize, base: usize, out: &mut Vec<usize>) -> Option<()> {
-    let mut at = base;
-    for_runs(b, n, 1, |run| {
-        match run {
-            Run::Repeat(0, count) => out.extend(at..at + count),
-            Run::Repeat(1, _) => {}
-            Run::Repeat(..) => return None,
-            Run::Packed(bytes, count) => {
-                // The zero bits, eight bytes at a time.
-                for (w, word) in bytes.chunks(8).enumerate() {
-                    let mut eight = [0u8; 8];
-                    eight[..word.len()].copy_from_slice(word);
-                    let mut zeros = !u64::from_le_bytes(eight);
-                    while zeros != 0 {
-                        let k = w * 64 + zeros.trailing_zeros() as usize;
-                        if k >= count {
-                            break;
-                        }
-                        out.push(at + k);
-                        zeros &= zeros - 1;
-                    }
-                }
-            }
-        }
-        at += run.count();
-        Some(true)
-    })
-    .map(|_| ())
-}
-
-/// The byte ranges of a file a scan fetched, as a [`ChunkReader`] that
-/// serves reads at file offsets (for arrow-rs and the page reader).
-#[derive(Clone)]
-pub(crate) struct Fetched {
-    ranges: Vec<(u64, Bytes)>,
-    file_size: u64,
-}
-
-impl Fetched {
-    pub(crate) fn new(
-        starts: impl IntoIterator<Item = u64>,
-        bytes: Vec<Bytes>,
-        file_size: u64,
-    ) -> Self {
-        let mut ranges: Vec<(u64, Bytes)> = starts.into_iter().zip(bytes).collect();
-        ranges.sort_by_key(|(s, _)| *s);
-        Self { ranges, file_size }
-    }
-
-    fn slice(&self, start: u64, len: Option<usize>) -> Result<Bytes, ParquetError> {
-        let i = self.ranges.partition_point(|(s, _)| *s <= start);
-        if let Some((s, bytes)) = i.checked_sub(1).map(|i| &self.ranges[i]) {
-            let from = (start - s) as usize;
-            let to = len.map_or(bytes.len(), |l| from + l);
-            if to <= bytes.len() {
-                return Ok(bytes.slice(from..to));
-            }
-        }
-        Err(ParquetError::General(format!(
-            "bytes {start}..+{len:?} were not fetched"
-        )))
-    }
-}
-
-impl Length for Fetched {
-    fn len(&self) -> u64 {
-        self.file_size
-    }
-}
-
-impl ChunkReader for Fetched {
-    type T = bytes::buf::Reader<Bytes>;
-
-    fn get_read(&self, start: u64) -> Result<Self::T, ParquetError> {
-        Ok(self.slice(start, None)?.reader())
-    }
-
-    fn get_bytes(&self, start: u64, length: usize) -> Result<Bytes, ParquetError> {
-        self.slice(start, Some(length))
-    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 
 use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 
+pub mod fetched;
+mod levels;
 pub mod list_pages;
 pub mod nan_safe;
 
