@@ -3,6 +3,7 @@
 //! is dropped.
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::common::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
@@ -77,9 +78,24 @@ impl CpuRuntime {
         let schema = first_rx
             .await
             .map_err(|_| Status::internal("the query's task ended before it started"))??;
-        let batches = futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
-            rx.recv().await.map(|b| (b, (rx, guard)))
-        });
+        // When the channel closes, the task ended: it finished, or it
+        // panicked mid-stream. A panic must reach the client as an error,
+        // never as the end of a complete result (issue 23).
+        let batches = futures::stream::unfold(
+            (rx, Some(task), guard),
+            |(mut rx, mut task, guard)| async move {
+                if let Some(batch) = rx.recv().await {
+                    return Some((batch, (rx, task, guard)));
+                }
+                match task.take()?.await {
+                    Err(e) if e.is_panic() => {
+                        let failed = TaskPanicked(panic_message(e.into_panic()));
+                        Some((Err(failed.into()), (rx, None, guard)))
+                    }
+                    _ => None,
+                }
+            },
+        );
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
     }
 }
@@ -94,11 +110,89 @@ impl Drop for CpuRuntime {
     }
 }
 
+/// A query's task panicked: a fault of the server, never of the client's
+/// statement (the door answers `INTERNAL`), and never a complete result.
+#[derive(Debug)]
+pub(super) struct TaskPanicked(pub String);
+
+impl std::fmt::Display for TaskPanicked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the query failed: a task panicked ({})", self.0)
+    }
+}
+
+impl std::error::Error for TaskPanicked {}
+
+impl From<TaskPanicked> for DataFusionError {
+    fn from(e: TaskPanicked) -> Self {
+        DataFusionError::External(Box::new(e))
+    }
+}
+
+/// What a panic said, for the error that reports it.
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a task panicked".to_string())
+}
+
 /// Stops a task when dropped.
 pub(super) struct AbortOnDrop(tokio::task::AbortHandle);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::Int32Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use futures::TryStreamExt;
+
+    use super::*;
+
+    /// A query task that panics after its first batch: the client gets the
+    /// batch and then an error, not a result that looks complete.
+    #[tokio::test]
+    async fn a_panic_mid_stream_ends_in_an_error() {
+        let runtime = CpuRuntime::new().expect("runtime");
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(Int32Array::from(vec![1, 2]))],
+        )
+        .expect("batch");
+        let stream_schema = Arc::clone(&schema);
+        let stream = runtime
+            .stream(async move {
+                let mut sent = false;
+                let rows = futures::stream::poll_fn(move |_| {
+                    if sent {
+                        panic!("decoder bug");
+                    }
+                    sent = true;
+                    std::task::Poll::Ready(Some(Ok(batch.clone())))
+                });
+                let stream: SendableRecordBatchStream =
+                    Box::pin(RecordBatchStreamAdapter::new(stream_schema, rows));
+                Ok(stream)
+            })
+            .await
+            .expect("opened");
+        let mut stream = stream;
+        let first = stream.try_next().await.expect("first batch");
+        assert_eq!(first.map(|b| b.num_rows()), Some(2));
+        let err = stream.try_next().await.expect_err("the panic is an error");
+        assert!(err.to_string().contains("decoder bug"), "{err}");
+        assert_eq!(
+            crate::server::status::to_status(&err).code(),
+            tonic::Code::Internal
+        );
     }
 }

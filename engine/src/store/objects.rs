@@ -125,10 +125,21 @@ pub fn unique_name() -> String {
 
 /// Checks that `name` can name a table or model: letters, digits and `_`,
 /// not starting with a digit. Names become folder names in the warehouse.
+/// The prefix of the names quiver gives its own per-request tables
+/// (`__quiver_params`, `__quiver_ingest`): no user object may take one,
+/// or every later `executemany` or ingest would read it instead.
+pub const RESERVED_PREFIX: &str = "__quiver";
+
 pub fn check_name(kind: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok && name.starts_with(RESERVED_PREFIX) {
+        return Err(DataFusionError::Plan(format!(
+            "{kind} name '{name}' is not allowed: names starting with {RESERVED_PREFIX} are \
+             quiver's own (it reads bound parameters and ingested batches through them)"
+        )));
+    }
     if ok {
         Ok(())
     } else {
