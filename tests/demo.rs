@@ -24,12 +24,25 @@ fn runs_the_pipeline_on_a_generated_catalogue() {
     for step in ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"] {
         assert!(text.contains(step), "no step {step} in:\n{text}");
     }
-    let share = text
+    // "96.4% of titles have their true product type among their tags, 28.0%
+    // as the first tag." On this catalogue runs give 96.1 to 96.7% and 28
+    // to 30% (training on two threads is not reproducible to the bit); a
+    // broken tagger falls far below either bound (issue 23: the test took
+    // any share from 0 to 100%). The first-tag bound is above the last
+    // title word's 15% (docs/demo.md).
+    let (among, first) = text
         .lines()
-        .find_map(|l| l.split_once("% of titles have their true product type among their tags"))
-        .and_then(|(p, _)| p.trim().parse::<f64>().ok())
+        .find_map(|l| l.split_once("% of titles have their true product type among their tags, "))
+        .and_then(|(among, rest)| {
+            let first = rest.split_once("% as the first tag")?.0;
+            Some((
+                among.trim().parse::<f64>().ok()?,
+                first.trim().parse::<f64>().ok()?,
+            ))
+        })
         .unwrap_or_else(|| panic!("no share line in:\n{text}"));
-    assert!((0.0..=100.0).contains(&share), "{share}");
+    assert!(among >= 90.0, "{among}% among the tags:\n{text}");
+    assert!(first >= 20.0, "{first}% first:\n{text}");
 
     // Every title was tagged into the table, and every tag is a word of its
     // title; the models the SQL files name are in the warehouse.
