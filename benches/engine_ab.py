@@ -88,11 +88,14 @@ def main():
             for k in (("A", "B") if run % 2 == 0 else ("B", "A")):
                 use(bins[k])
                 with Server(wh[k]) as server:
-                    cur = connect(server.url).cursor()
+                    conn = connect(server.url)
+                    cur = conn.cursor()
                     t0 = time.perf_counter()
                     cur.execute("SELECT * FROM big")
                     n = cur.fetch_arrow_table().num_rows
                     record("Flight SQL fetch of 10M rows (s)", k, time.perf_counter() - t0)
+                    cur.close()
+                    conn.close()
                     assert n == 10_000_000, n
     except ImportError as e:
         print(f"(Flight SQL fetch skipped: {e})")

@@ -37,20 +37,19 @@ pub struct ProgressLog {
     logged: std::sync::Mutex<std::collections::HashMap<String, (Stage, usize)>>,
 }
 
-impl ProgressSink for ProgressLog {
-    fn report(&self, p: &Progress) {
-        let Ok(mut logged) = self.logged.lock() else {
-            return;
-        };
+impl ProgressLog {
+    /// The line `p` adds to the log, if any: one per model per stage and
+    /// epoch, and one at the end.
+    fn line_for(&self, p: &Progress) -> Option<String> {
+        let mut logged = self.logged.lock().ok()?;
         let now = (p.stage, p.epoch);
         if p.stage == Stage::Finished {
             logged.remove(p.model.as_ref());
         } else if logged.insert(p.model.to_string(), now) == Some(now) {
-            return;
+            return None;
         }
-        let time = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
         let mut line = format!(
-            "{time} progress model={} type={} stage={}",
+            "progress model={} type={} stage={}",
             p.model,
             p.model_type,
             match p.stage {
@@ -69,6 +68,59 @@ impl ProgressSink for ProgressLog {
         if let Some(loss) = p.loss {
             line += &format!(" loss={loss:.4}");
         }
-        eprintln!("{line}");
+        Some(line)
+    }
+}
+
+impl ProgressSink for ProgressLog {
+    fn report(&self, p: &Progress) {
+        if let Some(line) = self.line_for(p) {
+            let time = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+            eprintln!("{time} {line}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn progress_logs_a_line_per_stage_and_epoch() {
+        let log = ProgressLog::default();
+        let model: Arc<str> = Arc::from("w");
+        let mut p = Progress::new(&model, "word2vec", Stage::Reading);
+        let mut lines = Vec::new();
+        for rows in [8192, 16384] {
+            p.rows = rows;
+            lines.extend(log.line_for(&p));
+        }
+        p.stage = Stage::Training;
+        p.epochs = 2;
+        for (epoch, loss) in [(0, 3.1), (0, 3.0), (1, 2.5), (1, 2.4)] {
+            p.epoch = epoch;
+            p.loss = Some(loss);
+            lines.extend(log.line_for(&p));
+        }
+        let mut end = Progress::new(&model, "word2vec", Stage::Finished);
+        end.done = 1.0;
+        lines.extend(log.line_for(&end));
+        assert_eq!(
+            lines,
+            [
+                "progress model=w type=word2vec stage=reading rows=8192 elapsed_s=0.0",
+                "progress model=w type=word2vec stage=training epoch=1/2 rows=16384 elapsed_s=0.0 loss=3.1000",
+                "progress model=w type=word2vec stage=training epoch=2/2 rows=16384 elapsed_s=0.0 loss=2.5000",
+                "progress model=w type=word2vec stage=built",
+            ]
+        );
+        // A training that failed says so, and the model may train again.
+        let failed = Progress::new(&model, "word2vec", Stage::Finished);
+        assert_eq!(
+            log.line_for(&failed).as_deref(),
+            Some("progress model=w type=word2vec stage=failed")
+        );
     }
 }
