@@ -60,6 +60,11 @@ impl Auth {
                 Some((u, s)) => (u.trim().to_string(), s.trim()),
                 None => ("token".to_string(), line),
             };
+            if user.is_empty() {
+                return Err(DataFusionError::Configuration(
+                    "a token is given with an empty user name; use NAME:SECRET".to_string(),
+                ));
+            }
             if secret.len() < 8 {
                 return Err(DataFusionError::Configuration(format!(
                     "the token for '{user}' is shorter than 8 characters; use a long random secret"
@@ -82,6 +87,14 @@ impl Auth {
                     "users are given as NAME:PASSWORD".to_string(),
                 ));
             };
+            // An empty name or password would let a client in by sending
+            // nothing (issue 23).
+            if user.trim().is_empty() || password.is_empty() {
+                return Err(DataFusionError::Configuration(format!(
+                    "user '{}' has an empty name or password; users are given as NAME:PASSWORD",
+                    user.trim()
+                )));
+            }
             users.push((user.to_string(), password.as_bytes().to_vec()));
         }
         Ok(Self {
@@ -275,5 +288,35 @@ mod tests {
         .expect("default args");
         args.tokens = vec!["short".into()];
         assert!(Auth::from_args(&args).is_err());
+    }
+
+    /// Issue 23: an empty user name (or password) in the configuration
+    /// would let a client in with `:` and the secret, or with nothing.
+    #[test]
+    fn empty_user_names_and_passwords_are_refused() {
+        let args = |tokens: &[&str], users: &[&str]| {
+            let mut args = <ServeArgs as clap::FromArgMatches>::from_arg_matches(
+                &<ServeArgs as clap::Args>::augment_args(clap::Command::new("t"))
+                    .get_matches_from(["t"]),
+            )
+            .expect("default args");
+            args.tokens = tokens.iter().map(|s| s.to_string()).collect();
+            args.users = users.iter().map(|s| s.to_string()).collect();
+            args
+        };
+        for (tokens, users) in [
+            (&[":long-enough-secret"][..], &[][..]),
+            (&[][..], &[":hunter22"][..]),
+            (&[][..], &["  :hunter22"][..]),
+            (&[][..], &["bob:"][..]),
+        ] {
+            let err = Auth::from_args(&args(tokens, users))
+                .err()
+                .unwrap_or_else(|| panic!("accepted {tokens:?} {users:?}"));
+            assert!(err.to_string().contains("empty"), "{err}");
+        }
+        let ok = auth(&["alice:long-enough-secret"], &["bob:hunter22"]);
+        let empty = base64::engine::general_purpose::STANDARD.encode(":");
+        assert!(ok.authenticate(&meta(&format!("Basic {empty}"))).is_err());
     }
 }
