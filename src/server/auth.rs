@@ -231,7 +231,8 @@ fn read_lines(path: &Path) -> Result<Vec<String>> {
 mod tests {
     use super::*;
 
-    fn auth(tokens: &[&str], users: &[&str]) -> Auth {
+    /// `quiver serve`'s defaults with these tokens and users.
+    fn serve_args(tokens: &[&str], users: &[&str]) -> ServeArgs {
         let mut args = <ServeArgs as clap::FromArgMatches>::from_arg_matches(
             &<ServeArgs as clap::Args>::augment_args(clap::Command::new("t"))
                 .get_matches_from(["t"]),
@@ -239,7 +240,11 @@ mod tests {
         .expect("default args");
         args.tokens = tokens.iter().map(|s| s.to_string()).collect();
         args.users = users.iter().map(|s| s.to_string()).collect();
-        Auth::from_args(&args).expect("auth")
+        args
+    }
+
+    fn auth(tokens: &[&str], users: &[&str]) -> Auth {
+        Auth::from_args(&serve_args(tokens, users)).expect("auth")
     }
 
     fn meta(value: &str) -> MetadataMap {
@@ -281,36 +286,20 @@ mod tests {
             a.authenticate(&MetadataMap::new()).expect("ok"),
             "anonymous"
         );
-        let mut args = <ServeArgs as clap::FromArgMatches>::from_arg_matches(
-            &<ServeArgs as clap::Args>::augment_args(clap::Command::new("t"))
-                .get_matches_from(["t"]),
-        )
-        .expect("default args");
-        args.tokens = vec!["short".into()];
-        assert!(Auth::from_args(&args).is_err());
+        assert!(Auth::from_args(&serve_args(&["short"], &[])).is_err());
     }
 
     /// Issue 23: an empty user name (or password) in the configuration
     /// would let a client in with `:` and the secret, or with nothing.
     #[test]
     fn empty_user_names_and_passwords_are_refused() {
-        let args = |tokens: &[&str], users: &[&str]| {
-            let mut args = <ServeArgs as clap::FromArgMatches>::from_arg_matches(
-                &<ServeArgs as clap::Args>::augment_args(clap::Command::new("t"))
-                    .get_matches_from(["t"]),
-            )
-            .expect("default args");
-            args.tokens = tokens.iter().map(|s| s.to_string()).collect();
-            args.users = users.iter().map(|s| s.to_string()).collect();
-            args
-        };
         for (tokens, users) in [
             (&[":long-enough-secret"][..], &[][..]),
             (&[][..], &[":hunter22"][..]),
             (&[][..], &["  :hunter22"][..]),
             (&[][..], &["bob:"][..]),
         ] {
-            let err = Auth::from_args(&args(tokens, users))
+            let err = Auth::from_args(&serve_args(tokens, users))
                 .err()
                 .unwrap_or_else(|| panic!("accepted {tokens:?} {users:?}"));
             assert!(err.to_string().contains("empty"), "{err}");
