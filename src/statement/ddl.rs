@@ -2,6 +2,7 @@
 //! quiver executes them, so that tables are Parquet under the warehouse and
 //! views and external tables are catalog entries, all there after a restart.
 
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Field, Schema};
@@ -13,6 +14,9 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast;
+use datafusion::sql::unparser::expr_to_sql;
 use futures::StreamExt;
 use quiver_engine::error::{already_exists, not_found};
 use quiver_engine::store::objects::check_name;
@@ -34,7 +38,8 @@ pub async fn run_in_warehouse(
     match plan {
         LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) if !create.temporary => {
             if let Some(name) = warehouse_name(&create.name).map(str::to_string) {
-                create_table(ctx, schema, &name, create).await?;
+                let not_null = declared_not_null(text);
+                create_table(ctx, schema, &name, create, &not_null).await?;
                 return Ok(None);
             }
             Ok(Some(LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(
@@ -143,6 +148,7 @@ pub async fn create_table(
     schema: &WarehouseSchema,
     name: &str,
     create: CreateMemoryTable,
+    not_null: &HashSet<String>,
 ) -> Result<()> {
     if !may_create(
         schema,
@@ -153,6 +159,11 @@ pub async fn create_table(
     )? {
         return Ok(());
     }
+    let defaults = create
+        .column_defaults
+        .iter()
+        .map(|(column, expr)| Ok((column.clone(), expr_to_sql(expr)?.to_string())))
+        .collect::<Result<BTreeMap<_, _>>>()?;
     let df = ctx
         .execute_logical_plan(create.input.as_ref().clone())
         .await?;
@@ -160,27 +171,65 @@ pub async fn create_table(
     if !matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(_)) {
         // As in DuckDB and BigQuery, a table made from a query takes its
         // columns' types but not their NOT NULL: a later INSERT of a NULL
-        // into `CREATE TABLE t AS SELECT 'x' AS s` must work.
-        stream = nullable(stream);
+        // into `CREATE TABLE t AS SELECT 'x' AS s` must work. A NOT NULL
+        // the statement declares stays.
+        stream = nullable(stream, not_null);
     }
     let sink = TableSink::new(
         Arc::clone(schema.warehouse()),
         name,
         stream.schema(),
         WriteMode::Replace,
-    );
+    )
+    .with_defaults(defaults);
     sink.write_all(stream, &ctx.task_ctx()).await?;
     schema.invalidate(name);
     Ok(())
 }
 
-/// `stream` with every top-level column declared nullable.
-fn nullable(stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+/// The columns `CREATE TABLE t (a INT NOT NULL, ...) AS ...` declares NOT
+/// NULL, by their names as planned (unquoted names in lower case).
+fn declared_not_null(text: &str) -> HashSet<String> {
+    let Ok(statements) = DFParser::parse_sql(text) else {
+        return HashSet::new();
+    };
+    let mut out = HashSet::new();
+    for statement in statements {
+        if let DfStatement::Statement(s) = statement
+            && let ast::Statement::CreateTable(create) = *s
+        {
+            for column in create.columns {
+                if column
+                    .options
+                    .iter()
+                    .any(|o| matches!(o.option, ast::ColumnOption::NotNull))
+                {
+                    let name = match column.name.quote_style {
+                        Some(_) => column.name.value,
+                        None => column.name.value.to_lowercase(),
+                    };
+                    out.insert(name);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `stream` with every top-level column declared nullable, but those in
+/// `not_null`.
+fn nullable(
+    stream: SendableRecordBatchStream,
+    not_null: &HashSet<String>,
+) -> SendableRecordBatchStream {
     let fields: Vec<Field> = stream
         .schema()
         .fields()
         .iter()
-        .map(|f| f.as_ref().clone().with_nullable(true))
+        .map(|f| {
+            let keep = not_null.contains(f.name()) && !f.is_nullable();
+            f.as_ref().clone().with_nullable(!keep)
+        })
         .collect();
     let schema = Arc::new(Schema::new_with_metadata(
         fields,

@@ -16,15 +16,17 @@ use std::sync::{Arc, Mutex, RwLock};
 use async_trait::async_trait;
 use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{SchemaProvider, Session};
-use datafusion::common::{DataFusionError, Result};
+use datafusion::common::{DataFusionError, Result, TableReference};
 use datafusion::datasource::TableProvider;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
+use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use quiver_engine::error::already_exists;
 
 use super::location::{self, STORE_OPTION_PREFIXES};
+use super::policy::PathPolicy;
 use super::table::WarehouseTable;
 use super::{Entry, Warehouse};
 
@@ -41,20 +43,68 @@ tokio::task_local! {
     static OPENING: RefCell<HashSet<String>>;
 }
 
+/// Opened tables by name, each with the entry version and settings it was
+/// opened under.
 type Providers = HashMap<String, (String, Arc<dyn TableProvider>)>;
 
 /// The default schema of a quiver session: the warehouse's tables, views and
 /// external tables, plus tables registered for this session only.
-#[derive(Debug)]
 pub struct WarehouseSchema {
     warehouse: Arc<Warehouse>,
     index: RwLock<BTreeMap<String, Indexed>>,
     providers: Mutex<Providers>,
     session_tables: RwLock<HashMap<String, Arc<dyn TableProvider>>>,
-    /// The session's state, for planning views and opening tables. The
-    /// state holds the catalog that holds this schema, so the session
-    /// detaches it when dropped, or the pair would keep each other alive.
-    state: RwLock<Option<SessionState>>,
+    /// The session's current state, for planning views and opening tables
+    /// with the settings in force now (a `SET` after the session opened
+    /// counts). It reaches the state without owning it: the state holds the
+    /// catalog that holds this schema.
+    state: RwLock<Option<CurrentState>>,
+}
+
+/// Reads a session's state as it is now, or `None` once the session is gone.
+type CurrentState = Box<dyn Fn() -> Option<SessionState> + Send + Sync>;
+
+impl std::fmt::Debug for WarehouseSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WarehouseSchema")
+            .field("warehouse", &self.warehouse)
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A digest of the settings a table is opened under: a provider opened
+/// before a `SET` (of `datafusion.execution.parquet.coerce_int96`, say) is
+/// not used after it.
+fn settings_key(state: &SessionState) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for entry in state.config_options().entries() {
+        entry.key.hash(&mut hasher);
+        entry.value.hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// Forgets DataFusion's cached file listings and statistics of table
+/// `name`, so that a table opened anew (dropped and created again over new
+/// files, here or by another process) is listed anew.
+fn forget_cached_files(state: &SessionState, name: &str) -> Result<()> {
+    let cache = &state.runtime_env().cache_manager;
+    let refs = [
+        TableReference::bare(name),
+        TableReference::partial(super::SCHEMA, name),
+        TableReference::full(super::CATALOG, super::SCHEMA, name),
+    ];
+    for table in &refs {
+        if let Some(files) = cache.get_list_files_cache() {
+            files.drop_table_entries(table)?;
+        }
+        if let Some(stats) = cache.get_file_statistic_cache() {
+            stats.drop_table_entries(table)?;
+        }
+    }
+    Ok(())
 }
 
 fn poisoned() -> DataFusionError {
@@ -96,19 +146,12 @@ impl WarehouseSchema {
         }
     }
 
-    /// Gives the schema the session state it plans views and opens tables
-    /// with. Called once, after every function is registered.
-    pub fn attach(&self, state: SessionState) {
+    /// Gives the schema the session whose state it plans views and opens
+    /// tables with. Called once, after every function is registered.
+    pub fn attach(&self, ctx: &SessionContext) {
+        let weak = ctx.state_weak_ref();
         if let Ok(mut s) = self.state.write() {
-            *s = Some(state);
-        }
-    }
-
-    /// Lets go of the session state (see `state`); the schema cannot open
-    /// tables afterwards.
-    pub fn detach(&self) {
-        if let Ok(mut s) = self.state.write() {
-            *s = None;
+            *s = Some(Box::new(move || weak.upgrade().map(|s| s.read().clone())));
         }
     }
 
@@ -116,7 +159,8 @@ impl WarehouseSchema {
         self.state
             .read()
             .map_err(|_| poisoned())?
-            .clone()
+            .as_ref()
+            .and_then(|current| current())
             .ok_or_else(|| {
                 DataFusionError::Internal(
                     "the warehouse schema is not attached to a session".into(),
@@ -211,11 +255,19 @@ impl WarehouseSchema {
         }
     }
 
-    async fn open(&self, name: &str, entry: &Entry) -> Result<Arc<dyn TableProvider>> {
-        let state = &self.state()?;
+    async fn open(
+        &self,
+        state: &SessionState,
+        name: &str,
+        entry: &Entry,
+    ) -> Result<Arc<dyn TableProvider>> {
+        forget_cached_files(state, name)?;
         match entry {
-            Entry::Table { files, .. } => Ok(Arc::new(
-                WarehouseTable::open(state, Arc::clone(&self.warehouse), name, files).await?,
+            Entry::Table {
+                files, defaults, ..
+            } => Ok(Arc::new(
+                WarehouseTable::open(state, Arc::clone(&self.warehouse), name, files, defaults)
+                    .await?,
             )),
             Entry::View { definition, .. } => {
                 match quiver_engine::plan::sql::plan_sql(state, definition).await {
@@ -234,6 +286,13 @@ impl WarehouseSchema {
             Entry::External { definition, .. } => {
                 match quiver_engine::plan::sql::plan_sql(state, definition).await {
                     Ok(LogicalPlan::Ddl(DdlStatement::CreateExternalTable(cmd))) => {
+                        // A stored entry is checked like a new statement:
+                        // the catalog is files, and files can be changed.
+                        if let Some(policy) = PathPolicy::of(state) {
+                            for location in &cmd.locations {
+                                policy.check(&format!("external table '{name}'"), location)?;
+                            }
+                        }
                         create_external(state, &cmd).await.map_err(|e| {
                             DataFusionError::Plan(format!(
                                 "external table '{name}' cannot be opened: {}",
@@ -329,8 +388,10 @@ impl SchemaProvider for WarehouseSchema {
         let entry = indexed.entry.map_err(|why| {
             DataFusionError::Execution(format!("'{name}' cannot be loaded: {why}"))
         })?;
-        if let Some((tag, provider)) = self.providers.lock().map_err(|_| poisoned())?.get(name)
-            && *tag == indexed.tag
+        let state = self.state()?;
+        let key = format!("{}|{:x}", indexed.tag, settings_key(&state));
+        if let Some((opened, provider)) = self.providers.lock().map_err(|_| poisoned())?.get(name)
+            && *opened == key
         {
             return Ok(Some(Arc::clone(provider)));
         }
@@ -346,19 +407,21 @@ impl SchemaProvider for WarehouseSchema {
         let provider = match opening {
             Ok(_) => {
                 OPENING.with(|o| o.borrow_mut().insert(name.to_string()));
-                let result = self.open(name, &entry).await;
+                let result = self.open(&state, name, &entry).await;
                 OPENING.with(|o| o.borrow_mut().remove(name));
                 result?
             }
             Err(_) => {
                 let scope = RefCell::new(HashSet::from([name.to_string()]));
-                OPENING.scope(scope, self.open(name, &entry)).await?
+                OPENING
+                    .scope(scope, self.open(&state, name, &entry))
+                    .await?
             }
         };
         self.providers
             .lock()
             .map_err(|_| poisoned())?
-            .insert(name.to_string(), (indexed.tag, Arc::clone(&provider)));
+            .insert(name.to_string(), (key, Arc::clone(&provider)));
         Ok(Some(provider))
     }
 

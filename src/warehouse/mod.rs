@@ -12,7 +12,7 @@
 //! entry, and so the previous contents, in place; two processes writing the
 //! same table each publish a complete entry and the last one wins.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +34,7 @@ pub const SCHEMA: &str = "public";
 
 pub mod catalog;
 pub mod location;
+pub mod policy;
 pub mod table;
 
 pub use catalog::WarehouseSchema;
@@ -46,8 +47,14 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Entry {
-    /// A table quiver wrote: its Parquet files, relative to the root.
-    Table { files: Vec<String>, updated: String },
+    /// A table quiver wrote: its Parquet files, relative to the root, and
+    /// its columns' `DEFAULT`s as SQL expressions.
+    Table {
+        files: Vec<String>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        defaults: BTreeMap<String, String>,
+        updated: String,
+    },
     /// `CREATE VIEW`: the statement, planned again when the view is used.
     View { definition: String, updated: String },
     /// `CREATE EXTERNAL TABLE`: the statement; the data is the user's.
@@ -178,18 +185,23 @@ impl Warehouse {
 
     /// Publishes `files` (relative to the root) as table `name`'s contents,
     /// added to or replacing what it had. The one atomic step of a write.
+    /// `defaults` are the column defaults of a table being created; a write
+    /// to an existing table (`None`) keeps the ones it has.
     pub async fn publish_table(
         &self,
         name: &str,
         files: Vec<String>,
         mode: WriteMode,
+        defaults: Option<BTreeMap<String, String>>,
     ) -> Result<()> {
-        let previous = match self.read_entry(name).await? {
-            Some(Entry::Table { files, .. }) => files,
+        let (previous, kept) = match self.read_entry(name).await? {
+            Some(Entry::Table {
+                files, defaults, ..
+            }) => (files, defaults),
             Some(other) if mode == WriteMode::Append => {
                 return plan_err!("cannot write to '{name}': it is a {}", other.kind());
             }
-            _ => Vec::new(),
+            _ => (Vec::new(), BTreeMap::new()),
         };
         let all = match mode {
             WriteMode::Append => previous
@@ -201,6 +213,7 @@ impl Warehouse {
         };
         let entry = Entry::Table {
             files: all,
+            defaults: defaults.unwrap_or(kept),
             updated: now(),
         };
         self.put_entry(name, &entry).await?;

@@ -2,7 +2,7 @@
 //! catalog entry lists, and the sink that writes new files and publishes them
 //! (`CREATE TABLE ... AS`, `INSERT INTO`, `INSERT OVERWRITE`).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -12,12 +12,14 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::config::ParquetOptions;
 use datafusion::common::hash_utils::{RandomState, create_hashes};
-use datafusion::common::{DataFusionError, Result, SchemaExt, not_impl_err};
+use datafusion::common::{DFSchema, DataFusionError, Result, SchemaExt, not_impl_err};
 use datafusion::datasource::TableProvider;
+use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
+use datafusion::execution::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
@@ -29,7 +31,7 @@ use datafusion::parquet::schema::types::ColumnPath;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::StreamExt;
 use quiver_engine::functions::vector::vector_element;
-use quiver_engine::parquet::nan_safe::{NanFreeColumns, NanSafeParquetFormat};
+use quiver_engine::parquet::nan_safe::{NanFreeColumns, NanSafeParquetFormatFactory};
 use quiver_engine::store::objects::delete_prefix;
 
 use super::{Warehouse, WriteMode};
@@ -41,6 +43,7 @@ pub struct WarehouseTable {
     name: String,
     warehouse: Arc<Warehouse>,
     inner: ListingTable,
+    defaults: HashMap<String, Expr>,
 }
 
 impl WarehouseTable {
@@ -48,13 +51,17 @@ impl WarehouseTable {
     /// schema is read from the first file's footer; every file of a table
     /// is written with the table's schema.
     pub async fn open(
-        state: &dyn Session,
+        state: &SessionState,
         warehouse: Arc<Warehouse>,
         name: &str,
         files: &[String],
+        defaults: &BTreeMap<String, String>,
     ) -> Result<Self> {
-        let options = ListingOptions::new(Arc::new(NanSafeParquetFormat::default()))
-            .with_file_extension(".parquet");
+        // The format under the session's Parquet settings (`SET
+        // datafusion.execution.parquet.pushdown_filters = true`, ...).
+        let factory = <NanSafeParquetFormatFactory as Default>::default();
+        let format = factory.create(state, &HashMap::new())?;
+        let options = ListingOptions::new(format).with_file_extension(".parquet");
         let urls = files
             .iter()
             .map(|f| ListingTableUrl::parse(warehouse.file_url(f)))
@@ -77,6 +84,20 @@ impl WarehouseTable {
             })?
             .file_schema
             .ok_or_else(|| DataFusionError::Internal(format!("no schema for table '{name}'")))?;
+        let columns = DFSchema::try_from(Arc::clone(&schema))?;
+        let defaults = defaults
+            .iter()
+            .map(|(column, sql)| {
+                let expr = state.create_logical_expr(sql, &columns).map_err(|e| {
+                    DataFusionError::Execution(format!(
+                        "table '{name}': the default of column '{column}' ({sql}) cannot be \
+                         planned: {}",
+                        e.strip_backtrace()
+                    ))
+                })?;
+                Ok((column.clone(), expr))
+            })
+            .collect::<Result<_>>()?;
         let config = ListingTableConfig::new_with_multi_paths(urls)
             .with_listing_options(options)
             .with_schema(schema);
@@ -84,6 +105,7 @@ impl WarehouseTable {
             name: name.to_string(),
             warehouse,
             inner: ListingTable::try_new(config)?,
+            defaults,
         })
     }
 }
@@ -96,6 +118,10 @@ impl TableProvider for WarehouseTable {
 
     fn table_type(&self) -> TableType {
         TableType::Base
+    }
+
+    fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        self.defaults.get(column)
     }
 
     async fn scan(
@@ -141,6 +167,9 @@ pub struct TableSink {
     name: String,
     schema: SchemaRef,
     mode: WriteMode,
+    /// The column defaults of a table being created (see
+    /// [`Warehouse::publish_table`]).
+    defaults: Option<BTreeMap<String, String>>,
 }
 
 impl TableSink {
@@ -150,7 +179,14 @@ impl TableSink {
             name: name.to_string(),
             schema,
             mode,
+            defaults: None,
         }
+    }
+
+    /// The sink of a table being created with these column defaults (SQL).
+    pub fn with_defaults(mut self, defaults: BTreeMap<String, String>) -> Self {
+        self.defaults = Some(defaults);
+        self
     }
 
     /// Writes `data` to `file` in row groups and pages of the sizes the
@@ -259,7 +295,7 @@ impl DataSink for TableSink {
         match self.write_file(data, &file, options).await {
             Ok(rows) => {
                 self.warehouse
-                    .publish_table(&self.name, vec![file], self.mode)
+                    .publish_table(&self.name, vec![file], self.mode, self.defaults.clone())
                     .await?;
                 Ok(rows)
             }
