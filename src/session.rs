@@ -21,7 +21,8 @@ use quiver_engine::error::not_found;
 use quiver_engine::models::{NoProgress, ProgressSink};
 
 use crate::statement::{self, ddl, model};
-use crate::warehouse::{Warehouse, WarehouseSchema, location};
+use crate::warehouse::policy::PathPolicy;
+use crate::warehouse::{Warehouse, WarehouseSchema};
 
 pub use crate::warehouse::{CATALOG, SCHEMA};
 
@@ -34,6 +35,7 @@ pub struct QuiverSession {
     schema: Arc<WarehouseSchema>,
     models: Arc<ModelStore>,
     options: SessionOptions,
+    policy: Arc<PathPolicy>,
     /// When opening listed the catalog, until the first statement takes
     /// it: a statement that follows at once need not list it again. A
     /// server opens a session per request, and on an object store each
@@ -114,7 +116,9 @@ impl QuiverSession {
         }
         let runtime = runtime.build_arc()?;
         warehouse.register_store(&runtime);
+        let policy = Arc::new(PathPolicy::new(warehouse.url(), options.outside_paths)?);
         let config = SessionConfig::new()
+            .with_extension(Arc::clone(&policy))
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG, SCHEMA)
             .with_create_default_catalog_and_schema(false);
@@ -128,13 +132,14 @@ impl QuiverSession {
         let catalog = MemoryCatalogProvider::new();
         catalog.register_schema(SCHEMA, Arc::clone(&schema) as _)?;
         ctx.register_catalog(CATALOG, Arc::new(catalog));
-        schema.attach(ctx.state());
+        schema.attach(&ctx);
         schema.refresh().await?;
         Ok(Self {
             ctx,
             schema,
             models,
             options,
+            policy,
             just_listed: std::sync::Mutex::new(Some(std::time::Instant::now())),
         })
     }
@@ -230,15 +235,6 @@ impl QuiverSession {
                 }
             })
             .map_err(|e| self.hint_missing_table(e))?;
-        match &plan {
-            LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) => {
-                for location in &create.locations {
-                    self.check_location("CREATE EXTERNAL TABLE", location)?;
-                }
-            }
-            LogicalPlan::Copy(copy) => self.check_location("COPY", &copy.output_url)?,
-            _ => {}
-        }
         if !params.is_empty()
             && matches!(
                 &plan,
@@ -254,13 +250,9 @@ impl QuiverSession {
         Ok(Planned::Plan(plan))
     }
 
-    /// Refuses `location` when this session may not leave the warehouse and
-    /// it is outside it.
+    /// Refuses `location` when the session's path policy does.
     fn check_location(&self, what: &str, location: &str) -> Result<()> {
-        if self.options.outside_paths {
-            return Ok(());
-        }
-        location::check_inside(self.warehouse().url(), what, location)
+        self.policy.check(what, location)
     }
 
     /// Runs `plan`: warehouse DDL through the warehouse
@@ -301,14 +293,6 @@ impl QuiverSession {
     }
 }
 
-impl Drop for QuiverSession {
-    fn drop(&mut self) {
-        // Break the cycle state -> catalog -> schema -> state, so that a
-        // server's per-request sessions are freed.
-        self.schema.detach();
-    }
-}
-
 /// A statement planned by [`QuiverSession::prepare`].
 pub enum Planned {
     /// A model statement, which quiver parses and runs itself.
@@ -327,18 +311,7 @@ impl Planned {
     }
 }
 
-/// Whether running `plan` changes something (DDL, DML, COPY, SET), so that
-/// it must run exactly once, rather than be planned for its schema and run
-/// later.
-pub fn has_effects(plan: &LogicalPlan) -> bool {
-    matches!(
-        plan,
-        LogicalPlan::Ddl(_)
-            | LogicalPlan::Dml(_)
-            | LogicalPlan::Copy(_)
-            | LogicalPlan::Statement(_)
-    )
-}
+pub use crate::statement::has_effects;
 
 fn batches_stream(batches: Vec<RecordBatch>) -> SendableRecordBatchStream {
     let schema = batches

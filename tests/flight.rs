@@ -457,6 +457,92 @@ async fn server_paths_outside_the_warehouse_are_refused() {
     server.stop().await;
 }
 
+/// Each route around the path policy that #23 found (a COPY inside CREATE
+/// MODEL ... AS, under EXPLAIN ANALYZE, into the warehouse's own folders, and
+/// a catalog entry forged on disk) is refused, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_path_policy_holds_at_any_depth() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let outside = dir.path().join("outside.csv");
+    std::fs::write(&outside, "a\n1\n").expect("csv");
+    let server = Server::start(&wh, &[]).await;
+    let mut client = server.client(None).await;
+    client
+        .execute_update("CREATE TABLE t AS SELECT 1 AS x".into(), None)
+        .await
+        .expect("a table");
+    let leak = dir.path().join("leak.csv");
+    let attacks = [
+        format!(
+            "CREATE MODEL m TYPE kmeans OPTIONS (k=1) AS COPY (SELECT 'x' AS a) TO '{}' STORED AS CSV",
+            leak.display()
+        ),
+        format!(
+            "EXPLAIN ANALYZE COPY (SELECT 1 AS a) TO '{}' STORED AS CSV",
+            leak.display()
+        ),
+        format!(
+            "COPY (SELECT 'x' AS a) TO '{}/catalog/forged.json' STORED AS JSON",
+            wh.display()
+        ),
+        format!(
+            "COPY (SELECT 1 AS x) TO 'file://{}/tables/t/x.parquet'",
+            wh.display()
+        ),
+        format!(
+            "CREATE EXTERNAL TABLE cat STORED AS JSON LOCATION '{}/catalog/'",
+            wh.display()
+        ),
+        format!(
+            "CREATE EXTERNAL TABLE root STORED AS JSON LOCATION '{}/'",
+            wh.display()
+        ),
+    ];
+    for sql in &attacks {
+        let err = client
+            .execute_update(sql.clone(), None)
+            .await
+            .expect_err(sql);
+        let err = err.to_string();
+        assert!(
+            err.contains("outside the warehouse") || err.contains("which only quiver writes"),
+            "{sql}: {err}"
+        );
+    }
+    assert!(!leak.exists(), "nothing was written outside");
+    assert!(!wh.join("catalog/forged.json").exists());
+    let rows = query(&mut client, "SELECT x FROM t").await;
+    assert!(text(&rows).contains("| 1 "), "the table is intact");
+
+    // A catalog entry written on disk is checked when it is opened, and so
+    // is a view over it.
+    let entry = serde_json::json!({
+        "kind": "external",
+        "definition": format!(
+            "CREATE EXTERNAL TABLE forged STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true')",
+            outside.display()
+        ),
+        "updated": "2026-01-01T00:00:00Z",
+    });
+    std::fs::write(wh.join("catalog/forged.json"), entry.to_string()).expect("forge");
+    let view = serde_json::json!({
+        "kind": "view",
+        "definition": "CREATE VIEW over_forged AS SELECT * FROM forged",
+        "updated": "2026-01-01T00:00:00Z",
+    });
+    std::fs::write(wh.join("catalog/over_forged.json"), view.to_string()).expect("forge");
+    for sql in ["SELECT * FROM forged", "SELECT * FROM over_forged"] {
+        let err = client
+            .execute(sql.into(), None)
+            .await
+            .expect_err(sql)
+            .to_string();
+        assert!(err.contains("outside the warehouse"), "{sql}: {err}");
+    }
+    server.stop().await;
+}
+
 /// A query long enough to cancel: a cross join of two million-row series.
 const LONG: &str =
     "SELECT a.value * b.value AS x FROM generate_series(1, 100000) a, generate_series(1, 100000) b";

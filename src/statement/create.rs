@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::common::{DataFusionError, Result};
+use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::prelude::SessionContext;
 use object_store::{ObjectStoreExt, PutPayload};
 use quiver_engine::ModelStore;
@@ -66,6 +66,9 @@ pub async fn create_model(
     let source = match (create.query, create.from) {
         (Some(text), _) => {
             let plan = super::plan(&ctx.state(), &text).await?;
+            if super::has_effects(&plan) {
+                return plan_err!("CREATE MODEL ... AS takes a query, not a statement: {text}");
+            }
             let rows = ctx
                 .execute_logical_plan(plan)
                 .await?

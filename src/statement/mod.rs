@@ -4,15 +4,41 @@
 //! (`CREATE TABLE ... AS`, `CREATE VIEW`, `CREATE EXTERNAL TABLE`, `DROP`).
 
 use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
+
+use crate::warehouse::policy::PathPolicy;
 
 pub mod create;
 pub mod ddl;
 pub mod model;
 pub mod params;
 
-pub use quiver_engine::plan::sql::plan_sql as plan;
+/// Plans one statement of quiver's SQL ([`quiver_engine::plan::sql`]) and
+/// checks every location it reads or writes against the session's path
+/// policy: the one way SQL text becomes a plan in quiver.
+pub async fn plan(state: &SessionState, sql: &str) -> Result<LogicalPlan> {
+    let plan = quiver_engine::plan::sql::plan_sql(state, sql).await?;
+    if let Some(policy) = PathPolicy::of(state) {
+        policy.check_plan(&plan)?;
+    }
+    Ok(plan)
+}
+
+/// Whether running `plan` changes something (DDL, DML, COPY, SET), so that
+/// it must run exactly once, rather than be planned for its schema and run
+/// later.
+pub fn has_effects(plan: &LogicalPlan) -> bool {
+    matches!(
+        plan,
+        LogicalPlan::Ddl(_)
+            | LogicalPlan::Dml(_)
+            | LogicalPlan::Copy(_)
+            | LogicalPlan::Statement(_)
+    ) || matches!(plan, LogicalPlan::Analyze(a) if has_effects(&a.input))
+}
 
 /// `name` as a quoted SQL identifier: `"name"`, with `"` doubled.
 pub fn quote_ident(name: &str) -> String {

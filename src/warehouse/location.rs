@@ -126,36 +126,6 @@ pub fn needs_store(url: &str) -> bool {
     url.contains("://") && !matches!(scheme, "file")
 }
 
-/// A location as the URL it names, or `None` when it climbs with `..`.
-pub fn resolve(location: &str) -> Option<String> {
-    if location.contains("://") {
-        let url = url::Url::parse(location).ok()?;
-        return Some(url.to_string());
-    }
-    let path = std::path::Path::new(location);
-    if path
-        .components()
-        .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        return None;
-    }
-    let absolute = std::env::current_dir().ok()?.join(path);
-    url::Url::from_file_path(absolute)
-        .ok()
-        .map(|u| u.to_string())
-}
-
-/// Refuses `location` unless it is inside the warehouse at `warehouse_url`:
-/// the policy of a server, whose paths are its own, not its clients'.
-pub fn check_inside(warehouse_url: &str, what: &str, location: &str) -> Result<()> {
-    if resolve(location).is_some_and(|url| url.starts_with(warehouse_url)) {
-        return Ok(());
-    }
-    Err(DataFusionError::Plan(format!(
-        "{what} '{location}': the path is outside the warehouse, and this server does not allow that (start it with --allow-outside-paths)"
-    )))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
