@@ -50,20 +50,23 @@ pub(super) fn for_runs(
     let (mut pos, mut done) = (0, 0);
     while done < n {
         let header = uvarint(b, &mut pos)?;
+        // Every size comes from the stream: checked, and bounded by the
+        // stream's length before anything is sliced.
+        let half = usize::try_from(header >> 1).ok()?;
         let run = if header & 1 == 0 {
-            let count = ((header >> 1) as usize).min(n - done);
+            let count = half.min(n - done);
             let bytes = width.div_ceil(8) as usize;
             let mut value = [0u8; 4];
             value
                 .get_mut(..bytes)?
-                .copy_from_slice(b.get(pos..pos + bytes)?);
+                .copy_from_slice(b.get(pos..pos.checked_add(bytes)?)?);
             pos += bytes;
             Run::Repeat(u32::from_le_bytes(value), count)
         } else {
-            let len = (header >> 1) as usize * width as usize;
-            let bytes = b.get(pos..pos + len)?;
+            let len = half.checked_mul(width as usize)?;
+            let bytes = b.get(pos..pos.checked_add(len)?)?;
             pos += len;
-            Run::Packed(bytes, ((header >> 1) as usize * 8).min(n - done))
+            Run::Packed(bytes, half.saturating_mul(8).min(n - done))
         };
         if run.count() == 0 {
             return None;
@@ -81,7 +84,10 @@ pub(super) fn for_runs(
 pub(super) fn unpack(bytes: &[u8], width: u32, i: usize) -> u32 {
     let bit = i * width as usize;
     let mut word = 0u64;
-    for (k, b) in bytes[bit / 8..].iter().take(5).enumerate() {
+    // [`for_runs`] cuts a run's count to the values its bytes hold, so the
+    // start is in range; past the end reads as zero bits, never a panic.
+    let from = bytes.get(bit / 8..).unwrap_or_default();
+    for (k, b) in from.iter().take(5).enumerate() {
         word |= u64::from(*b) << (8 * k);
     }
     ((word >> (bit % 8)) & ((1u64 << width) - 1)) as u32
@@ -113,11 +119,20 @@ pub(super) fn all_levels_are(b: &[u8], n: usize, width: u32, level: u8) -> Optio
 
 /// Adds to `out` the value index of every list start (a 0) among the first
 /// `n` repetition levels (1 bit each) of a hybrid-encoded stream, counting
-/// from `base`; `None` if the stream ends first or holds a level above 1.
-pub(super) fn list_starts(b: &[u8], n: usize, base: usize, out: &mut Vec<usize>) -> Option<()> {
+/// from `base`; `None` if the stream ends first, holds a level above 1, or
+/// would take `out` past `limit` starts (a run of a billion starts is a few
+/// bytes of a hostile page, and `out` holds a word for each).
+pub(super) fn list_starts(
+    b: &[u8],
+    n: usize,
+    base: usize,
+    limit: usize,
+    out: &mut Vec<usize>,
+) -> Option<()> {
     let mut at = base;
     for_runs(b, n, 1, |run| {
         match run {
+            Run::Repeat(0, count) if out.len().checked_add(count)? > limit => return None,
             Run::Repeat(0, count) => out.extend(at..at + count),
             Run::Repeat(1, _) => {}
             Run::Repeat(..) => return None,
@@ -131,6 +146,9 @@ pub(super) fn list_starts(b: &[u8], n: usize, base: usize, out: &mut Vec<usize>)
                         let k = w * 64 + zeros.trailing_zeros() as usize;
                         if k >= count {
                             break;
+                        }
+                        if out.len() >= limit {
+                            return None;
                         }
                         out.push(at + k);
                         zeros &= zeros - 1;

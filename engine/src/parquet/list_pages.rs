@@ -160,7 +160,19 @@ impl ListColumn {
                 self.starts.len()
             );
         }
-        let first = self.starts[rows.start];
+        let Some(&first) = self.starts.get(rows.start).or(
+            // An empty range at the very end.
+            (rows.is_empty() && rows.start == self.starts.len()).then_some(&self.values),
+        ) else {
+            return exec_err!("rows {rows:?} are not a range of the row group");
+        };
+        if self
+            .buffers
+            .front()
+            .is_some_and(|(start, _)| *start > first)
+        {
+            return exec_err!("rows {rows:?} were asked for after later rows");
+        }
         let end = self.starts.get(rows.end).copied().unwrap_or(self.values);
         let values = self.values_between(first, end);
         // Pages wholly before `end` are done with.
@@ -267,21 +279,30 @@ impl ListColumn {
         ) {
             return Ok(false);
         }
+        // The value count is the page header's word: a page of a hundred
+        // bytes can claim billions of dictionary-encoded values. Above a
+        // bound no writer reaches, arrow-rs, which decodes a batch at a
+        // time, reads the rest.
+        if n > MAX_PAGE_VALUES {
+            return Ok(false);
+        }
         match all_levels_are(&buf[def], n, self.def_width, self.max_def) {
             None => return self.corrupt("definition levels end early"),
             Some(false) => return Ok(false),
             Some(true) => {}
         }
         let before = self.starts.len();
-        if list_starts(&buf[rep], n, self.values, &mut self.starts).is_none() {
-            return self.corrupt("repetition levels end early or exceed 1");
+        // The limit stops a page that starts more lists than the row group
+        // has rows before their starts are stored.
+        if list_starts(&buf[rep], n, self.values, self.rows, &mut self.starts).is_none() {
+            self.starts.truncate(before);
+            return self.corrupt(
+                "repetition levels end early, exceed 1, or start more lists than the row group \
+                 has rows",
+            );
         }
         if self.values == 0 && n > 0 && self.starts.first() != Some(&0) {
             return self.corrupt("the first value does not start a list");
-        }
-        if self.starts.len() > self.rows {
-            self.starts.truncate(before);
-            return self.corrupt("more lists than the row group has rows");
         }
         let values = if encoding == Encoding::PLAIN {
             let bytes = n * self.width;
@@ -331,6 +352,10 @@ impl ListColumn {
     }
 }
 
+/// The most values one data page may hold for this module to decode it
+/// (16 Mi: 64 MiB of floats; writers close pages at about 1 MiB).
+const MAX_PAGE_VALUES: usize = 1 << 24;
+
 /// The values of a dictionary-encoded page: a byte of bit width, then `n`
 /// hybrid-encoded indices into `dictionary` (values of `width` bytes).
 fn lookup(b: &[u8], n: usize, dictionary: &Buffer, width: usize) -> Option<Buffer> {
@@ -341,7 +366,8 @@ fn lookup(b: &[u8], n: usize, dictionary: &Buffer, width: usize) -> Option<Buffe
     }
     let entries = dictionary.len() / width;
     let dictionary = dictionary.as_slice();
-    let mut out = MutableBuffer::with_capacity(n * width);
+    // Grown as values are decoded, not sized by the header's count.
+    let mut out = MutableBuffer::with_capacity(n.min(1 << 16) * width);
     let mut push = |i: u32| {
         let i = i as usize;
         (i < entries).then(|| out.extend_from_slice(&dictionary[i * width..(i + 1) * width]))
@@ -728,14 +754,45 @@ mod tests {
 
         // Lists of 3 as packed bits: 0 1 1 0 1 1 0 1 | 1 (then padding).
         let mut starts = Vec::new();
-        list_starts(&[0x05, 0b1011_0110, 0b0000_0001], 9, 100, &mut starts).expect("test data");
+        list_starts(&[0x05, 0b1011_0110, 0b0000_0001], 9, 100, 9, &mut starts).expect("test data");
         assert_eq!(starts, [100, 103, 106]);
         let mut starts = Vec::new();
         let mut runs = rle(1, 0);
         runs.extend(rle(2, 1));
         runs.extend(rle(2, 0));
-        list_starts(&runs, 5, 0, &mut starts).expect("test data");
+        list_starts(&runs, 5, 0, 5, &mut starts).expect("test data");
         assert_eq!(starts, [0, 3, 4]);
-        assert!(list_starts(&rle(2, 3), 2, 0, &mut Vec::new()).is_none());
+        assert!(list_starts(&rle(2, 3), 2, 0, 2, &mut Vec::new()).is_none());
+    }
+
+    /// Header words a hostile page may hold: sizes that overflow, runs of a
+    /// trillion values, more list starts than rows. Each is `None` (the
+    /// page is corrupt), at once and without allocating for the claim.
+    #[test]
+    fn absurd_run_headers_are_refused_not_trusted() {
+        // A bit-packed run of 2^62 groups: its byte length overflows.
+        let mut huge = Vec::new();
+        let mut v = u64::MAX;
+        while v >= 0x80 {
+            huge.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        huge.push(v as u8);
+        assert_eq!(for_runs(&huge, 10, 32, |_| Some(true)), None);
+        assert_eq!(all_levels_are(&huge, 10, 8, 1), None);
+        // A run of 2^40 list starts, against a row group of 10 rows.
+        let mut starts = Vec::new();
+        assert!(list_starts(&rle(1 << 40, 0), usize::MAX, 0, 10, &mut starts).is_none());
+        assert!(starts.len() <= 10);
+        // Packed starts past the limit stop at it.
+        let mut starts = Vec::new();
+        assert!(list_starts(&[0x03, 0, 0], 16, 0, 4, &mut starts).is_none());
+        assert_eq!(starts.len(), 4);
+        // A dictionary page claiming 2^40 indices in two bytes.
+        let dictionary = copied(&1.0f32.to_le_bytes());
+        let mut page = vec![1u8];
+        page.extend(rle(1 << 40, 0));
+        assert!(lookup(&page, 1 << 20, &dictionary, 4).is_some_and(|b| b.len() == 4 << 20));
+        assert!(lookup(&page[..2], 8, &dictionary, 4).is_none());
     }
 }
