@@ -38,3 +38,63 @@ pub fn user_message(e: &DataFusionError) -> String {
     }
     s.to_string()
 }
+
+/// A statement panicked (in quiver, or in a library under it such as
+/// parquet-rs meeting a corrupt file): a fault of the program, never of the
+/// statement (the server answers `INTERNAL`), and never a complete result.
+#[derive(Debug)]
+pub struct TaskPanicked(pub String);
+
+impl std::fmt::Display for TaskPanicked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the statement failed: a task panicked ({})", self.0)
+    }
+}
+
+impl std::error::Error for TaskPanicked {}
+
+impl From<TaskPanicked> for DataFusionError {
+    fn from(e: TaskPanicked) -> Self {
+        DataFusionError::External(Box::new(e))
+    }
+}
+
+/// Where the last panic happened, when [`quiet_panics`] is on.
+static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Panics say where they happened in the error that reports them instead
+/// of on standard error (unless `RUST_BACKTRACE` asks for the trace): the
+/// CLI contains a statement's panic and prints it as one error line.
+pub fn quiet_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::env::var_os("RUST_BACKTRACE").is_some() {
+            previous(info);
+        }
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        if let Ok(mut last) = LAST_PANIC.lock() {
+            *last = Some(format!("{}{at}", payload_text(info.payload())));
+        }
+    }));
+}
+
+fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_string())
+}
+
+/// What a panic said (and where, under [`quiet_panics`]), for the error
+/// that reports it.
+pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    LAST_PANIC
+        .lock()
+        .ok()
+        .and_then(|mut last| last.take())
+        .unwrap_or_else(|| payload_text(payload.as_ref()))
+}

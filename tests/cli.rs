@@ -312,3 +312,43 @@ fn create_model_says_what_it_made_and_vectors_print_as_csv() {
         assert!(values.iter().all(|x| x.is_finite()), "{line}");
     }
 }
+
+/// A Parquet file whose embedded Arrow schema makes arrow-rs panic (found
+/// by the fuzz suite, engine/src/parquet/fuzz.rs): the statement fails with
+/// one error line and exit code 1, as any failed statement; the process does
+/// not die of the panic.
+#[test]
+fn a_file_that_panics_the_reader_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/panics-parquet-rs.parquet"
+        ),
+        data.join("x.parquet"),
+    )
+    .expect("copy");
+    let sql = format!(
+        "CREATE EXTERNAL TABLE x STORED AS PARQUET LOCATION '{}/'",
+        data.display()
+    );
+    let out = Command::new(quiver_bin())
+        .env_remove("RUST_BACKTRACE")
+        .args([
+            "-w",
+            dir.path().join("wh").to_str().expect("utf-8"),
+            "-c",
+            &sql,
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: the statement failed: a task panicked ("),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

@@ -2,6 +2,7 @@
 //! `-c SQL` and `-f FILE.sql` for scripts.
 
 use std::io::{IsTerminal, Write};
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,7 +12,9 @@ use clap::Parser;
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::Result;
+use futures::FutureExt;
 
+use crate::message::{TaskPanicked, panic_message};
 use crate::session::{DEFAULT_WAREHOUSE, QuiverSession, user_message};
 use crate::statement;
 
@@ -162,9 +165,19 @@ pub async fn run_statement(
 ) -> Outcome {
     let start = Instant::now();
     let mut stdout = std::io::stdout().lock();
-    let result = match session.execute(stmt).await {
-        Ok(stream) => print_stream(stream, format, &mut stdout).await,
-        Err(e) => Err(PrintError::Query(e)),
+    // A panic under the statement (a corrupt file can make parquet-rs
+    // panic) is the statement's error, not the end of the process.
+    let run = async {
+        match session.execute(stmt).await {
+            Ok(stream) => print_stream(stream, format, &mut stdout).await,
+            Err(e) => Err(PrintError::Query(e)),
+        }
+    };
+    let result = match AssertUnwindSafe(run).catch_unwind().await {
+        Ok(result) => result,
+        Err(payload) => Err(PrintError::Query(
+            TaskPanicked(panic_message(payload)).into(),
+        )),
     };
     match result {
         Ok(rows) => {

@@ -3,11 +3,12 @@
 //! is dropped.
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::common::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
 use tonic::Status;
+
+use crate::message::{TaskPanicked, panic_message};
 
 /// The runtime queries and statements run on, apart from the one that
 /// serves gRPC: DataFusion's tasks keep a core busy for as long as they
@@ -108,34 +109,6 @@ impl Drop for CpuRuntime {
             rt.shutdown_background();
         }
     }
-}
-
-/// A query's task panicked: a fault of the server, never of the client's
-/// statement (the door answers `INTERNAL`), and never a complete result.
-#[derive(Debug)]
-pub(super) struct TaskPanicked(pub String);
-
-impl std::fmt::Display for TaskPanicked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the query failed: a task panicked ({})", self.0)
-    }
-}
-
-impl std::error::Error for TaskPanicked {}
-
-impl From<TaskPanicked> for DataFusionError {
-    fn from(e: TaskPanicked) -> Self {
-        DataFusionError::External(Box::new(e))
-    }
-}
-
-/// What a panic said, for the error that reports it.
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a task panicked".to_string())
 }
 
 /// Stops a task when dropped.

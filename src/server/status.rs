@@ -6,7 +6,7 @@ use datafusion::common::DataFusionError;
 use quiver_engine::error::{ObjectError, object_error};
 use tonic::{Code, Status};
 
-use super::runtime::TaskPanicked;
+use crate::message::TaskPanicked;
 use crate::session::user_message;
 
 /// A DataFusion error as a gRPC status: what the user got wrong is

@@ -10,6 +10,9 @@ mod levels;
 pub mod list_pages;
 pub mod nan_safe;
 
+#[cfg(test)]
+mod fuzz;
+
 /// What a scan reads of a row group: nothing, all of it, or the rows of
 /// some of its pages (with their count).
 pub enum PageAccess {
