@@ -22,6 +22,7 @@ use quiver_engine::error::{already_exists, not_found};
 use quiver_engine::store::objects::check_name;
 
 use crate::warehouse::catalog::create_external;
+use crate::warehouse::secrets;
 use crate::warehouse::table::TableSink;
 use crate::warehouse::{Entry, WarehouseSchema, WriteMode, now};
 
@@ -53,11 +54,15 @@ pub async fn run_in_warehouse(
             }
             Ok(Some(LogicalPlan::Ddl(DdlStatement::CreateView(create))))
         }
-        LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) if !create.temporary => {
-            if let Some(name) = warehouse_name(&create.name).map(str::to_string) {
+        LogicalPlan::Ddl(DdlStatement::CreateExternalTable(mut create)) => {
+            if !create.temporary
+                && let Some(name) = warehouse_name(&create.name).map(str::to_string)
+            {
                 create_external_table(ctx, schema, &name, &create, text).await?;
                 return Ok(None);
             }
+            // DataFusion's own tables show their definition too.
+            create.definition = create.definition.as_deref().map(secrets::redact);
             Ok(Some(LogicalPlan::Ddl(DdlStatement::CreateExternalTable(
                 create,
             ))))

@@ -27,6 +27,7 @@ use quiver_engine::error::already_exists;
 
 use super::location::{self, STORE_OPTION_PREFIXES};
 use super::policy::PathPolicy;
+use super::secrets;
 use super::table::WarehouseTable;
 use super::{Entry, Warehouse};
 
@@ -319,6 +320,8 @@ pub async fn create_external(
     cmd: &CreateExternalTable,
 ) -> Result<Arc<dyn TableProvider>> {
     let mut cmd = cmd.clone();
+    // The definition a table shows (information_schema, SHOW CREATE).
+    cmd.definition = cmd.definition.as_deref().map(secrets::redact);
     let store_options: HashMap<String, String> = cmd
         .options
         .iter()

@@ -35,6 +35,7 @@ pub const SCHEMA: &str = "public";
 pub mod catalog;
 pub mod location;
 pub mod policy;
+pub mod secrets;
 pub mod table;
 
 pub use catalog::WarehouseSchema;
