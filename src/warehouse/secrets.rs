@@ -76,7 +76,7 @@ mod tests {
                    'aws.session_token' 'Fwo''GZX', 'aws.region' 'eu-west-1')";
         let shown = redact(sql);
         assert!(
-            !shown.contains("wJalr") && !shown.contains("tok"),
+            !shown.contains("wJalr") && !shown.contains("GZX"),
             "{shown}"
         );
         assert!(shown.contains("'aws.secret_access_key' '***'"), "{shown}");
