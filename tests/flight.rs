@@ -351,7 +351,23 @@ async fn user_errors_have_user_codes() {
 async fn tokens_and_passwords_are_required_when_configured() {
     let dir = tempfile::tempdir().expect("tempdir");
     let users = dir.path().join("users");
-    std::fs::write(&users, "ana:correct horse\n").expect("users file");
+    // The password is stored as `quiver hash-password` prints it.
+    let mut hasher = std::process::Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("quiver hash-password");
+    std::io::Write::write_all(hasher.stdin.as_mut().expect("stdin"), b"correct horse\n")
+        .expect("password");
+    let out = hasher.wait_with_output().expect("hash");
+    assert!(out.status.success());
+    let hash = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(
+        hash.starts_with("$argon2id$") && !hash.contains("correct"),
+        "{hash}"
+    );
+    std::fs::write(&users, format!("ana:{hash}")).expect("users file");
     let server = Server::start(
         &dir.path().join("wh"),
         &[
@@ -418,9 +434,17 @@ async fn binding_beyond_loopback_needs_authentication() {
         .expect("refused");
     assert!(err.to_string().contains("--token"), "{err}");
     args.tokens = vec![TOKEN.into()];
+    // Issue 23: not with the token in clear text, unless told the network
+    // is private.
+    let err = Bound::bind(dir.path().to_str().expect("utf-8"), &args)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("--insecure-transport"), "{err}");
+    args.insecure_transport = true;
     Bound::bind(dir.path().to_str().expect("utf-8"), &args)
         .await
-        .expect("with a token it binds");
+        .expect("with a token over a network said to be private, it binds");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

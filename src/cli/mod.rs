@@ -72,6 +72,9 @@ pub enum Command {
     /// An Arrow Flight SQL server over the warehouse, for notebooks (ADBC),
     /// JDBC tools such as DBeaver, and scheduled SQL.
     Serve(crate::server::ServeArgs),
+    /// Reads a password from standard input and prints its argon2id hash,
+    /// for a `NAME:HASH` line of `quiver serve --users-file`.
+    HashPassword,
 }
 
 /// How a statement run ended, for the caller to decide what comes next.
@@ -87,6 +90,7 @@ pub enum Outcome {
 pub async fn main(args: Args) -> ExitCode {
     match args.command {
         Some(Command::Demo(demo)) => return crate::demo::run(demo).await,
+        Some(Command::HashPassword) => return hash_password(),
         Some(Command::Serve(serve)) => {
             return match crate::server::run(&args.warehouse, &serve).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -131,6 +135,35 @@ pub async fn main(args: Args) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `quiver hash-password`: the first line of standard input, hashed. The
+/// password is read from a pipe or the terminal, never from the command
+/// line, where other users could see it.
+fn hash_password() -> ExitCode {
+    if std::io::stdin().is_terminal() {
+        eprintln!("password (the line is echoed; pipe it in to avoid that):");
+    }
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("error: cannot read the password: {e}");
+        return ExitCode::from(2);
+    }
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        eprintln!("error: the password is empty");
+        return ExitCode::from(2);
+    }
+    match crate::server::auth::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}", user_message(&e));
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Runs each statement of `text`, printing results; stops at the first error.

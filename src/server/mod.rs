@@ -86,6 +86,11 @@ pub struct ServeArgs {
     )]
     pub users: Vec<String>,
 
+    /// Send tokens and passwords without TLS on an address beyond loopback
+    /// (refused otherwise: anyone on the path could read them).
+    #[arg(long)]
+    pub insecure_transport: bool,
+
     /// PEM certificate chain for TLS (with --tls-key).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -134,6 +139,17 @@ impl Bound {
                  or bind to 127.0.0.1",
                 args.bind
             )));
+        }
+        if !args.bind.ip().is_loopback() && args.tls_cert.is_none() && !args.insecure_transport {
+            return Err(DataFusionError::Configuration(format!(
+                "refusing to take tokens and passwords in clear text on {}: give --tls-cert and \
+                 --tls-key, bind to 127.0.0.1 behind a TLS proxy, or pass --insecure-transport \
+                 if the network is private",
+                args.bind
+            )));
+        }
+        for warning in auth.warnings() {
+            eprintln!("warning: {warning}");
         }
         let tls = match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => {
