@@ -18,6 +18,16 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let args = quiver::cli::Args::parse();
     quiver::message::quiet_panics();
+    // `QUIVER_SIMD=portable|avx2|avx512` caps the vector instructions the
+    // kernels use (to rule out a faulty path, or to compare them).
+    if let Some(cap) = std::env::var_os("QUIVER_SIMD") {
+        match quiver_engine::simd::Level::parse(&cap.to_string_lossy()) {
+            Some(level) => quiver_engine::simd::limit(level),
+            None => {
+                eprintln!("warning: QUIVER_SIMD={cap:?} is not portable, avx2 or avx512; ignored")
+            }
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

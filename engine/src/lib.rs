@@ -21,6 +21,7 @@ pub mod parquet;
 pub mod plan;
 pub mod random;
 pub mod session;
+pub mod simd;
 pub mod store;
 pub mod vectors;
 

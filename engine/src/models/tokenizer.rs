@@ -121,9 +121,7 @@ impl Tokenizer {
         f: &mut impl FnMut(&[u8], usize, usize),
     ) -> bool {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("bmi2")
-        {
+        if crate::simd::avx512bw_bmi2() {
             #[allow(unsafe_code)]
             // SAFETY: the processor supports AVX-512BW and BMI2, checked
             // just above.

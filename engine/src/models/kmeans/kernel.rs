@@ -101,11 +101,7 @@ impl Centroids {
     /// otherwise one matrix product. The two agree up to rounding.
     pub fn dots<'a>(&self, points: &[f32], dots: &'a mut Vec<f32>) -> &'a [f32] {
         #[cfg(target_arch = "x86_64")]
-        if self.dim > 0
-            && self.k > 0
-            && self.kp <= TILE
-            && std::arch::is_x86_feature_detected!("avx512f")
-        {
+        if self.dim > 0 && self.k > 0 && self.kp <= TILE && crate::simd::avx512f() {
             let n = points.len() / self.dim;
             dots.resize(n * self.k, 0.0);
             #[allow(unsafe_code)]
@@ -158,7 +154,7 @@ impl Centroids {
     /// `1 - cos`). `dots` is scratch space of `BLOCK * k`.
     pub fn assign_block(&self, points: &[f32], out: &mut [(u32, f32)], dots: &mut Vec<f32>) {
         #[cfg(target_arch = "x86_64")]
-        if self.dim > 0 && std::arch::is_x86_feature_detected!("avx512f") {
+        if self.dim > 0 && crate::simd::avx512f() {
             #[allow(unsafe_code)]
             // SAFETY: the processor supports AVX-512F, checked just above.
             unsafe {
@@ -398,7 +394,7 @@ impl Partial {
 
     pub fn add(&mut self, points: &[f32], assigned: &[(u32, f32)], dim: usize) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if crate::simd::avx512f() {
             #[allow(unsafe_code)]
             // SAFETY: the processor supports AVX-512F, checked just above.
             return unsafe { self.add_avx512(points, assigned, dim) };

@@ -77,7 +77,7 @@ fn update_nearest(points: &[f32], dim: usize, c: &[f32], d2: &mut [f32]) {
         .zip(points.par_chunks(BLOCK * dim))
         .for_each(|(d, p)| {
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
+            if crate::simd::avx2() {
                 #[allow(unsafe_code)]
                 // SAFETY: the processor supports AVX2, checked just above.
                 return unsafe { nearer_avx2(p, dim, c, d) };

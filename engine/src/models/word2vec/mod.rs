@@ -197,13 +197,13 @@ impl Word2Vec {
         valid: &mut Vec<bool>,
     ) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if crate::simd::avx512f() {
             #[allow(unsafe_code)]
             // SAFETY: the processor supports AVX-512F, checked just above.
             return unsafe { self.embed_rows_avx512(texts, values, valid) };
         }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if crate::simd::avx2() {
             #[allow(unsafe_code)]
             // SAFETY: the processor supports AVX2, checked just above.
             return unsafe { self.embed_rows_avx2(texts, values, valid) };
