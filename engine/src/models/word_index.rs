@@ -179,16 +179,23 @@ impl WordIndex {
 /// it never faults and changes nothing).
 #[inline(always)]
 pub fn prefetch<T>(value: &T) {
+    prefetch_ptr(value as *const T);
+}
+
+/// [`prefetch`] of an address (for memory that no reference may name,
+/// such as training rows other threads write).
+#[inline(always)]
+pub fn prefetch_ptr<T>(at: *const T) {
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
-    // SAFETY: a prefetch of a valid reference's address has no effect
-    // beyond the cache.
+    // SAFETY: a prefetch is a hint: it never faults, whatever the address,
+    // and has no effect beyond the cache.
     unsafe {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast::<i8>());
+        _mm_prefetch::<_MM_HINT_T0>(at.cast::<i8>());
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
+    let _ = at;
 }
 
 /// The hash bits a slot keeps.

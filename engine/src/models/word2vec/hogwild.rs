@@ -4,10 +4,17 @@
 //! descent, and locking per row would cost more than the training itself.
 //!
 //! This is the one place quiver reads and writes memory that other threads
-//! may write at the same time. The rows handed out never overlap within one
-//! thread's use (input and output rows live in different matrices), and the
-//! matrices outlive every thread (`std::thread::scope`). With one thread
-//! there is no sharing at all and results are reproducible.
+//! may write at the same time, and it never makes a Rust reference to that
+//! memory: a `&mut [f32]` promises the compiler that nothing else touches
+//! the floats while it lives, which several threads holding the same row
+//! would break (undefined behaviour, #23). A [`Row`] is a raw pointer and a
+//! length; its methods read and write through the pointer, float by float
+//! in plain loops the compiler still vectorises, or hand the pointer to
+//! the SIMD steps, which load and store through it. A row a thread works on
+//! is first copied into its own buffer where it is read many times (the
+//! skip-gram input). The matrices outlive every thread (`std::thread::scope`,
+//! the `'a` of [`SharedRows`]). With one thread there is no sharing at all
+//! and results are reproducible.
 
 #![allow(unsafe_code)]
 
@@ -21,8 +28,8 @@ pub struct SharedRows<'a> {
     _data: PhantomData<&'a mut [f32]>,
 }
 
-// SAFETY: see the module doc; concurrent unsynchronised row updates are the
-// Hogwild algorithm, and the pointer is valid for 'a.
+// SAFETY: see the module doc: rows are reached only through raw pointers,
+// and the pointer is valid for 'a.
 unsafe impl Send for SharedRows<'_> {}
 // SAFETY: as above.
 unsafe impl Sync for SharedRows<'_> {}
@@ -37,20 +44,100 @@ impl<'a> SharedRows<'a> {
         }
     }
 
-    /// Row `i`, to read. Panics when `i` is out of range.
-    #[inline]
-    pub fn read(&self, i: usize) -> &[f32] {
-        self.row(i)
+    /// Row `i`. Panics when `i` is out of range.
+    #[inline(always)]
+    pub fn row(&self, i: usize) -> Row<'_> {
+        assert!(i < self.rows, "row {i} of {}", self.rows);
+        Row {
+            // SAFETY: in bounds (checked above) of a live allocation of
+            // rows * dim floats.
+            ptr: unsafe { self.ptr.add(i * self.dim) },
+            len: self.dim,
+            _rows: PhantomData,
+        }
+    }
+}
+
+/// One row of a [`SharedRows`]: `len` floats at `ptr`, which other threads
+/// may be reading and writing.
+#[derive(Clone, Copy)]
+pub struct Row<'r> {
+    ptr: *mut f32,
+    len: usize,
+    _rows: PhantomData<&'r SharedRows<'r>>,
+}
+
+impl Row<'_> {
+    pub fn len(&self) -> usize {
+        self.len
     }
 
-    /// Row `i`. Panics when `i` is out of range.
-    #[inline]
-    #[allow(clippy::mut_from_ref)]
-    pub fn row(&self, i: usize) -> &mut [f32] {
-        assert!(i < self.rows, "row {i} of {}", self.rows);
-        // SAFETY: in bounds (checked above) of a live allocation of
-        // rows * dim floats; see the module doc on sharing.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(i * self.dim), self.dim) }
+    /// The first float, for loads and stores of the SIMD steps and for
+    /// prefetching; `len` floats from it are the row's.
+    #[inline(always)]
+    pub fn as_ptr(&self) -> *mut f32 {
+        self.ptr
+    }
+
+    #[inline(always)]
+    fn get(&self, i: usize) -> f32 {
+        debug_assert!(i < self.len);
+        // SAFETY: `i` is below `len` (every caller loops over `0..len`),
+        // and the row is live for the borrow of its matrix.
+        unsafe { self.ptr.add(i).read() }
+    }
+
+    #[inline(always)]
+    fn set(&self, i: usize, v: f32) {
+        debug_assert!(i < self.len);
+        // SAFETY: as in `get`.
+        unsafe { self.ptr.add(i).write(v) }
+    }
+
+    /// Copies the row into `out` (of the row's length).
+    #[inline(always)]
+    pub fn copy_to(&self, out: &mut [f32]) {
+        let n = self.len.min(out.len());
+        for (i, o) in out[..n].iter_mut().enumerate() {
+            *o = self.get(i);
+        }
+    }
+
+    /// The dot product with `x`, summed in eight lanes (so that the
+    /// compiler keeps eight sums in one register).
+    #[inline(always)]
+    pub fn dot(&self, x: &[f32]) -> f32 {
+        let n = self.len.min(x.len());
+        let mut acc = [0.0f32; 8];
+        let chunks = n / 8;
+        for c in 0..chunks {
+            for (l, a) in acc.iter_mut().enumerate() {
+                *a += x[c * 8 + l] * self.get(c * 8 + l);
+            }
+        }
+        let mut s: f32 = acc.iter().sum();
+        for (i, xi) in x.iter().enumerate().take(n).skip(chunks * 8) {
+            s += xi * self.get(i);
+        }
+        s
+    }
+
+    /// `y += alpha * row`.
+    #[inline(always)]
+    pub fn add_to(&self, alpha: f32, y: &mut [f32]) {
+        let n = self.len.min(y.len());
+        for (i, y) in y[..n].iter_mut().enumerate() {
+            *y += alpha * self.get(i);
+        }
+    }
+
+    /// `row += alpha * x`.
+    #[inline(always)]
+    pub fn add(&self, alpha: f32, x: &[f32]) {
+        let n = self.len.min(x.len());
+        for (i, x) in x[..n].iter().enumerate() {
+            self.set(i, self.get(i) + alpha * x);
+        }
     }
 }
 
@@ -77,4 +164,28 @@ pub fn weight_matrix(len: usize) -> Vec<f32> {
     }
     v.resize(len, 0.0);
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_read_and_update_through_their_pointer() {
+        let mut data: Vec<f32> = (0..30).map(|i| i as f32).collect();
+        let rows = SharedRows::new(&mut data, 10);
+        let r = rows.row(1);
+        let x: Vec<f32> = (0..10).map(|i| (i % 3) as f32).collect();
+        let want: f32 = (0..10).map(|i| (10 + i) as f32 * (i % 3) as f32).sum();
+        assert_eq!(r.dot(&x), want);
+        let mut y = vec![1.0f32; 10];
+        r.add_to(2.0, &mut y);
+        assert_eq!(y[3], 1.0 + 2.0 * 13.0);
+        r.add(0.5, &x);
+        let mut copy = vec![0.0f32; 10];
+        r.copy_to(&mut copy);
+        assert_eq!(copy[2], 12.0 + 0.5 * 2.0);
+        assert_eq!(data[0], 0.0, "other rows untouched");
+        assert_eq!(data[22], 22.0);
+    }
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use super::corpus::Corpus;
 use super::hogwild::SharedRows;
-use crate::models::word_index::prefetch;
+use crate::models::word_index::prefetch_ptr;
 use crate::random::Rng;
 
 /// What training needs to know; `Word2VecOptions` checks and fills it.
@@ -145,30 +145,6 @@ impl AliasTable {
         } else {
             self.alias[i]
         }
-    }
-}
-
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let chunks = a.len() / 8;
-    for c in 0..chunks {
-        let (x, y) = (&a[c * 8..c * 8 + 8], &b[c * 8..c * 8 + 8]);
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for i in chunks * 8..a.len() {
-        s += a[i] * b[i];
-    }
-    s
-}
-
-#[inline(always)]
-fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y += alpha * x;
     }
 }
 
@@ -370,6 +346,7 @@ impl Shard<'_> {
         let mut rng = Rng::new(seed);
         let mut neu1 = vec![0.0f32; dim];
         let mut neu1e = vec![0.0f32; dim];
+        let mut input = vec![0.0f32; dim];
         let mut kept: Vec<u32> = Vec::with_capacity(1024);
         let (mut loss, mut examples, mut effective) = (0.0f64, 0u64, 0u64);
         let mut since_report = 0u64;
@@ -396,7 +373,7 @@ impl Shard<'_> {
                     let mut count = 0usize;
                     for (j, &ctx) in kept.iter().enumerate().take(hi).skip(lo) {
                         if j != i {
-                            axpy(1.0, w_in.row(ctx as usize), &mut neu1);
+                            w_in.row(ctx as usize).add_to(1.0, &mut neu1);
                             count += 1;
                         }
                     }
@@ -412,7 +389,7 @@ impl Shard<'_> {
                     examples += e;
                     for (j, &ctx) in kept.iter().enumerate().take(hi).skip(lo) {
                         if j != i {
-                            axpy(1.0, &neu1e, w_in.row(ctx as usize));
+                            w_in.row(ctx as usize).add(1.0, &neu1e);
                         }
                     }
                 }
@@ -440,12 +417,15 @@ impl Shard<'_> {
                         }
                     }
                     let (ctx, from, to) = pairs[k];
-                    let input = w_in.row(ctx as usize);
+                    // The input row is read once per target: this thread's
+                    // own copy (other threads may write the row meanwhile).
+                    let row = w_in.row(ctx as usize);
+                    row.copy_to(&mut input);
                     let (l, e) =
-                        targets_step(input, &drawn[from..to], alpha, &mut neu1e, w_out, tables);
+                        targets_step(&input, &drawn[from..to], alpha, &mut neu1e, w_out, tables);
                     loss += l;
                     examples += e;
-                    axpy(1.0, &neu1e, input);
+                    row.add(1.0, &neu1e);
                 }
             }
             since_report += sentence.len() as u64;
@@ -498,7 +478,12 @@ const PAIRS_AHEAD: usize = 2;
 /// as `embed` does with the rows it is about to sum.
 #[inline(always)]
 fn prefetch_row(w: &SharedRows, i: u32) {
-    w.read(i as usize).iter().step_by(16).for_each(prefetch);
+    let row = w.row(i as usize);
+    for k in (0..row.len()).step_by(16) {
+        // SAFETY: `k` is inside the row.
+        #[allow(unsafe_code)]
+        prefetch_ptr(unsafe { row.as_ptr().add(k) });
+    }
 }
 
 /// One positive example (`input` predicts `targets[0]`) and its negatives
@@ -519,7 +504,7 @@ fn targets_step(
     let mut f = [0.0f32; 128];
     let m = targets.len().min(f.len());
     for (fi, &target) in f.iter_mut().zip(targets) {
-        *fi = dot(input, w_out.read(target as usize));
+        *fi = w_out.row(target as usize).dot(input);
     }
     neu1e.iter_mut().for_each(|x| *x = 0.0);
     let mut loss = 0.0f64;
@@ -528,8 +513,8 @@ fn targets_step(
         loss += l as f64;
         let g = g * alpha;
         let out = w_out.row(target as usize);
-        axpy(g, out, neu1e);
-        axpy(g, input, out);
+        out.add_to(g, neu1e);
+        out.add(g, input);
     }
     (loss, m as u64)
 }
@@ -598,7 +583,7 @@ mod avx512 {
         let mut f = [0.0f32; 128];
         let m = targets.len().min(f.len());
         for (fi, &target) in f.iter_mut().zip(targets) {
-            let out = w_out.read(target as usize);
+            let out = w_out.row(target as usize);
             assert!(out.len() == dim, "output rows are as long as the input");
             let mut acc = _mm512_setzero_ps();
             for (r, &x) in x.iter().enumerate() {
@@ -615,11 +600,12 @@ mod avx512 {
             loss += l as f64;
             let g = _mm512_set1_ps(g * alpha);
             let out = w_out.row(target as usize);
+            assert!(out.len() == dim, "output rows are as long as the input");
             for (r, (e, &x)) in e.iter_mut().zip(&x).enumerate() {
                 // SAFETY: the mask keeps the load and the store inside
                 // `out`.
                 unsafe {
-                    let p = out.as_mut_ptr().add(r * LANES);
+                    let p = out.as_ptr().add(r * LANES);
                     let o = _mm512_maskz_loadu_ps(masks[r], p);
                     *e = _mm512_fmadd_ps(g, o, *e);
                     _mm512_mask_storeu_ps(p, masks[r], _mm512_fmadd_ps(g, x, o));
@@ -659,7 +645,7 @@ fn evaluate(
         draw_targets(center, &mut drawn, rng, negatives, p.negative);
         for (i, &target) in drawn.iter().enumerate() {
             let label = if i == 0 { 1.0 } else { 0.0 };
-            let (_, l) = tables.step(dot(input, w_out.read(target as usize)), label);
+            let (_, l) = tables.step(w_out.row(target as usize).dot(input), label);
             loss += l as f64;
             examples += 1;
         }
@@ -676,12 +662,14 @@ fn evaluate(
                     continue;
                 }
                 for j in (lo..hi).filter(|&j| j != i) {
-                    axpy(1.0 / count as f32, w_in.row(s[j] as usize), &mut neu1);
+                    w_in.row(s[j] as usize)
+                        .add_to(1.0 / count as f32, &mut neu1);
                 }
                 score(&neu1, center, &mut rng);
             } else {
                 for j in (lo..hi).filter(|&j| j != i) {
-                    score(w_in.row(s[j] as usize), center, &mut rng);
+                    w_in.row(s[j] as usize).copy_to(&mut neu1);
+                    score(&neu1, center, &mut rng);
                 }
             }
         }
