@@ -2,13 +2,19 @@
 //!
 //! ```text
 //! models/<name>/CURRENT                 {"version": 3, "dir": "v3-<unique>"}
+//! models/<name>/versions/3              {"version": 3, "dir": "v3-<unique>"}
 //! models/<name>/v3-<unique>/manifest.json
 //! models/<name>/v3-<unique>/<payload>.parquet
 //! ```
 //!
 //! A new version is written into a folder of its own and published by one
 //! atomic step, the `put` of `CURRENT`; a training that fails or is killed
-//! before that leaves the previous version current and readable. Older
+//! before that leaves the previous version current and readable. Its
+//! number is claimed first by creating `versions/<n>` with a conditional
+//! put that fails if it exists (`PutMode::Create`: no-clobber on a local
+//! disk, `If-None-Match` on S3): two processes replacing one model at once
+//! get two numbers, the second publisher taking the next free one, and
+//! `CURRENT` never moves back to a lower number. Older
 //! versions stay (a tagger may pin one) until the model is dropped. Loaded
 //! models are cached in the process by name and version, so a scalar function
 //! evaluated over a million batches reads its model once.
@@ -21,8 +27,11 @@ use std::time::{Duration, Instant};
 use datafusion::common::{DataFusionError, Result};
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload};
 use serde::{Deserialize, Serialize};
+
+/// Version numbers a publisher tries before it gives up.
+const MAX_CLAIMS: usize = 64;
 
 pub mod objects;
 
@@ -170,15 +179,59 @@ impl ModelStore {
 
     /// A given version of `name`, current or not.
     pub async fn version(&self, name: &str, version: u64) -> Result<Option<Manifest>> {
+        let claim = self.claim_path(name, version);
+        if let Some(pointer) = get_json::<Pointer>(self.store.as_ref(), &claim).await?
+            && let Some(m) = self.read_manifest(name, &pointer.dir).await?
+        {
+            return Ok(Some(m));
+        }
+        // Versions published before numbers were claimed.
         let prefix = format!("v{version}-");
         for dir in child_folders(self.store.as_ref(), &self.model_dir(name)).await? {
             if dir.starts_with(&prefix)
                 && let Some(m) = self.read_manifest(name, &dir).await?
+                && m.version == version
             {
                 return Ok(Some(m));
             }
         }
         Ok(None)
+    }
+
+    fn claim_path(&self, name: &str, version: u64) -> Path {
+        self.model_dir(name)
+            .join("versions")
+            .join(version.to_string().as_str())
+    }
+
+    /// Claims the first free version number from `version` on for the
+    /// folder `dir`: the number this process publishes as.
+    async fn claim(&self, name: &str, mut version: u64, dir: &str) -> Result<u64> {
+        for _ in 0..MAX_CLAIMS {
+            let pointer = Pointer {
+                version,
+                dir: dir.to_string(),
+            };
+            let bytes = serde_json::to_vec(&pointer)
+                .map_err(|e| DataFusionError::Internal(format!("claim: {e}")))?;
+            let path = self.claim_path(name, version);
+            match self
+                .store
+                .put_opts(&path, PutPayload::from(bytes), PutMode::Create.into())
+                .await
+            {
+                Ok(_) => return Ok(version),
+                Err(object_store::Error::AlreadyExists { .. }) => version += 1,
+                // A store without conditional puts: the number is not
+                // guarded, as before (the last publisher wins).
+                Err(object_store::Error::NotImplemented { .. }) => return Ok(version),
+                Err(e) => return Err(store_error(format!("claiming {path}"), e)),
+            }
+        }
+        Err(DataFusionError::Execution(format!(
+            "model '{name}': {MAX_CLAIMS} version numbers from {version} on were taken by \
+             other writers while this one published; try again"
+        )))
     }
 
     async fn read_manifest(&self, name: &str, dir: &str) -> Result<Option<Manifest>> {
@@ -386,11 +439,15 @@ impl VersionWriter<'_> {
         source: Option<String>,
         depends_on: BTreeMap<String, u64>,
     ) -> Result<Manifest> {
+        let version = self
+            .models
+            .claim(&self.name, self.version, &self.dir)
+            .await?;
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
             name: self.name.clone(),
             model_type: self.model_type.clone(),
-            version: self.version,
+            version,
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             options,
             metrics,
@@ -408,10 +465,15 @@ impl VersionWriter<'_> {
         )
         .await?;
         let pointer = Pointer {
-            version: self.version,
+            version,
             dir: self.dir.clone(),
         };
-        put_json(store, &dir.clone().join("CURRENT"), &pointer).await?;
+        // A writer that claimed a higher number and published first keeps
+        // `CURRENT`.
+        let current = self.models.current(&self.name).await?;
+        if current.is_none_or(|c| c.version < version) {
+            put_json(store, &dir.clone().join("CURRENT"), &pointer).await?;
+        }
         self.models.forget(&self.name);
         Ok(manifest)
     }
@@ -446,6 +508,36 @@ mod tests {
         let old = models.version("m", 1).await.expect("read").expect("kept");
         assert_eq!(old.dir, v1.dir);
         assert_eq!(models.names().await.expect("names"), vec!["m".to_string()]);
+    }
+
+    /// Issue 23: two writers that began from the same version (two
+    /// processes running CREATE OR REPLACE MODEL at once) publish two
+    /// numbers, and CURRENT ends at the higher, on a local disk as in memory.
+    #[tokio::test]
+    async fn two_writers_never_publish_one_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let local =
+            object_store::local::LocalFileSystem::new_with_prefix(dir.path()).expect("local store");
+        for models in [
+            ModelStore::in_memory(),
+            Arc::new(ModelStore::new(Arc::new(local), Path::from("models"))),
+        ] {
+            publish(&models, "m", b"one").await;
+            let mut a = models.begin("m", "test").await.expect("begin");
+            let mut b = models.begin("m", "test").await.expect("begin");
+            assert_eq!((a.version(), b.version()), (2, 2));
+            a.put("payload.bin", b"a".to_vec()).await.expect("put");
+            b.put("payload.bin", b"b".to_vec()).await.expect("put");
+            let b = b.publish(BTreeMap::new(), BTreeMap::new(), None, BTreeMap::new());
+            let b = b.await.expect("b");
+            let a = a.publish(BTreeMap::new(), BTreeMap::new(), None, BTreeMap::new());
+            let a = a.await.expect("a");
+            assert_eq!((b.version, a.version), (2, 3));
+            let current = models.current("m").await.expect("read").expect("exists");
+            assert_eq!((current.version, &current.dir), (3, &a.dir));
+            let two = models.version("m", 2).await.expect("read").expect("kept");
+            assert_eq!(two.dir, b.dir);
+        }
     }
 
     #[tokio::test]
