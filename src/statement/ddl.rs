@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Field, Schema};
-use datafusion::common::{DataFusionError, Result, TableReference, plan_err};
+use datafusion::common::{
+    DFSchema, DataFusionError, Result, SchemaError, TableReference, plan_err,
+};
 use datafusion::datasource::sink::DataSink;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{
@@ -133,6 +135,10 @@ fn may_create(
     if_not_exists: bool,
 ) -> Result<bool> {
     check_name(kind, name)?;
+    if or_replace && if_not_exists && existing(schema, name).is_some() {
+        // DataFusion's word and rule: only an existing object is refused.
+        return plan_err!("'IF NOT EXISTS' cannot coexist with 'REPLACE'");
+    }
     match existing(schema, name) {
         None => Ok(true),
         Some(_) if if_not_exists => Ok(false),
@@ -164,6 +170,7 @@ pub async fn create_table(
     )? {
         return Ok(());
     }
+    unique_column_names(create.input.schema())?;
     let defaults = create
         .column_defaults
         .iter()
@@ -221,6 +228,24 @@ fn declared_not_null(text: &str) -> HashSet<String> {
     out
 }
 
+/// Refuses a table or view whose columns repeat a name, as DataFusion
+/// does: names must be unique once their qualifiers are gone (`SELECT
+/// a.x, b.x FROM a, b`).
+fn unique_column_names(schema: &DFSchema) -> Result<()> {
+    let mut seen = HashSet::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        if !seen.insert(field.name().as_str()) {
+            return Err(DataFusionError::SchemaError(
+                Box::new(SchemaError::DuplicateUnqualifiedField {
+                    name: field.name().to_string(),
+                }),
+                Box::new(None),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `stream` with every top-level column declared nullable, but those in
 /// `not_null`.
 fn nullable(
@@ -257,6 +282,7 @@ pub async fn create_view(
     if !may_create(schema, name, "view", create.or_replace, false)? {
         return Ok(());
     }
+    unique_column_names(create.input.schema())?;
     let entry = Entry::View {
         definition: text.to_string(),
         updated: now(),
