@@ -17,7 +17,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 use quiver_engine::ModelStore;
 use quiver_engine::models::word2vec::Word2Vec;
 use quiver_engine::models::word2vec::format::{self, VectorFormat};
-use quiver_engine::models::{self, ProgressSink, Request, Source, SourceKind};
+use quiver_engine::models::{self, ProgressSink, Request, Source, SourceKind, Stop};
 use serde_json::Value as Json;
 
 use crate::warehouse::location;
@@ -88,6 +88,7 @@ pub async fn create_model(
         source,
         models: store,
         progress,
+        stop: Stop::new(),
     };
     let manifest = models::create(model_type, request).await?;
     let schema = Arc::new(Schema::new(vec![

@@ -23,12 +23,14 @@ use crate::store::{Manifest, ModelStore};
 pub mod kmeans;
 pub mod options;
 pub mod progress;
+pub mod stop;
 pub mod tagger;
 pub mod tokenizer;
 pub mod word2vec;
 pub mod word_index;
 
 pub use progress::{NoProgress, Progress, ProgressSink, Stage};
+pub use stop::Stop;
 
 /// Field metadata keys that pin a model version in a function's result
 /// field (see [`crate::functions::model_args`]): the model's name and its
@@ -113,6 +115,9 @@ pub struct Request<'a> {
     /// The store, for types built from other models.
     pub models: &'a Arc<ModelStore>,
     pub progress: Arc<dyn ProgressSink>,
+    /// Raised when the statement is dropped (see [`create`]); a host may
+    /// raise it itself to stop a training.
+    pub stop: Stop,
 }
 
 /// A version built in memory, ready to publish.
@@ -145,9 +150,12 @@ pub trait ModelType: Send + Sync {
 /// Builds a version of `request.name` with `model_type` and publishes it:
 /// the one sequence every statement that creates a version goes through.
 /// A build or a write that fails leaves the previous version current and
-/// nothing of the new one behind.
+/// nothing of the new one behind. Dropping the returned future (a
+/// cancelled statement, a timeout, a client gone) raises `request.stop`,
+/// so the training threads stop too, and removes what the version wrote.
 pub async fn create(model_type: &dyn ModelType, request: Request<'_>) -> Result<Manifest> {
     model_type.check(request.options, request.source.kind())?;
+    let armed = request.stop.raise_on_drop();
     let models = Arc::clone(request.models);
     let name = request.name.to_string();
     let progress = Arc::clone(&request.progress);
@@ -162,7 +170,9 @@ pub async fn create(model_type: &dyn ModelType, request: Request<'_>) -> Result<
     );
     finished.done = f64::from(u8::from(built.is_ok()));
     progress.report(&finished);
-    publish(&models, &name, model_type.name(), source, built?).await
+    let published = publish(&models, &name, model_type.name(), source, built?).await;
+    armed.disarm();
+    published
 }
 
 /// Writes `built` as a new version of `name` and makes it current; on any
@@ -228,4 +238,96 @@ pub fn check_type(who: &str, manifest: &Manifest, expected: &str) -> Result<()> 
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use datafusion::arrow::array::{RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+
+    use super::*;
+
+    /// Issue 23: a training whose statement is dropped (cancelled, timed
+    /// out, its client gone) stops its threads, rather than running on for
+    /// every epoch asked for, and publishes nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_training_stops_its_threads() {
+        let schema = Arc::new(Schema::new(vec![Field::new("t", DataType::Utf8, false)]));
+        let texts: Vec<String> = (0..20_000)
+            .map(|i| {
+                format!(
+                    "word{} word{} word{} word{}",
+                    i % 97,
+                    i % 89,
+                    i % 83,
+                    i % 79
+                )
+            })
+            .collect();
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(StringArray::from(texts))],
+        )
+        .expect("batch");
+        let rows = Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            futures::stream::iter([Ok(batch)]),
+        ));
+        let training = Arc::new(Mutex::new(false));
+        let seen = Arc::clone(&training);
+        let sink: Arc<dyn ProgressSink> = Arc::new(move |p: &Progress| {
+            if p.stage == Stage::Training
+                && let Ok(mut s) = seen.lock()
+            {
+                *s = true;
+            }
+        });
+        let models = ModelStore::in_memory();
+        let options = vec![
+            ("epochs".to_string(), serde_json::json!(10_000)),
+            ("min_count".to_string(), serde_json::json!(1)),
+        ];
+        let task = {
+            let (models, sink) = (Arc::clone(&models), Arc::clone(&sink));
+            tokio::spawn(async move {
+                let request = Request {
+                    name: "m",
+                    options: &options,
+                    source: Source::Query {
+                        text: "SELECT t".into(),
+                        rows,
+                    },
+                    models: &models,
+                    progress: sink,
+                    stop: Stop::new(),
+                };
+                create(&word2vec::Word2VecType, request).await
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !*training.lock().expect("lock") {
+            assert!(
+                !task.is_finished(),
+                "the training ended before it was dropped"
+            );
+            assert!(Instant::now() < deadline, "training never started");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        task.abort();
+        assert!(task.await.expect_err("aborted").is_cancelled());
+        // The training thread holds a clone of the sink until it returns.
+        let stopped = Instant::now() + Duration::from_secs(20);
+        while Arc::strong_count(&sink) > 1 {
+            assert!(
+                Instant::now() < stopped,
+                "the training threads ran on after the statement was dropped"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(models.names().await.expect("names").is_empty());
+    }
 }

@@ -17,6 +17,7 @@ use serde_json::{Value as Json, json};
 
 use crate::models::options::OptionReader;
 use crate::models::progress::{Progress, ProgressSink, Stage};
+use crate::models::stop::Stop;
 use crate::random::Rng;
 use crate::store::{Manifest, ModelStore};
 use crate::vectors::{VectorColumn, normalize};
@@ -343,6 +344,7 @@ pub async fn train_from_stream(
     options: &KMeansOptions,
     progress: Progress,
     sink: Arc<dyn ProgressSink>,
+    stop: Stop,
 ) -> Result<(KMeans, BTreeMap<String, Json>)> {
     if input.schema().fields().len() != 1 {
         return Err(DataFusionError::Plan(format!(
@@ -360,6 +362,7 @@ pub async fn train_from_stream(
     let mut row = Vec::new();
     let mut reading = progress;
     while let Some(batch) = input.next().await {
+        stop.check("kmeans")?;
         let batch = batch?;
         reading.rows += batch.num_rows() as u64;
         reading.elapsed = started.elapsed().as_secs_f64();
@@ -416,7 +419,7 @@ pub async fn train_from_stream(
     reading.elapsed = read_seconds;
     sink.report(&reading);
     let n = points.len() / dim;
-    let trained = tokio::task::spawn_blocking(move || train::train(&points, dim, &params))
+    let trained = tokio::task::spawn_blocking(move || train::train(&points, dim, &params, &stop))
         .await
         .map_err(|e| DataFusionError::Execution(format!("kmeans training failed: {e}")))??;
     let mut metrics = BTreeMap::new();

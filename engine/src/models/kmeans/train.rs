@@ -12,6 +12,7 @@ use datafusion::common::{DataFusionError, Result};
 use rayon::prelude::*;
 
 use super::kernel::{BLOCK, Centroids, Partial};
+use crate::models::stop::Stop;
 use crate::random::Rng;
 use crate::vectors::normalize;
 
@@ -396,7 +397,8 @@ fn pass(points: &[f32], dim: usize, centroids: &Centroids, assigned: &mut [(u32,
 }
 
 /// Trains on `points` (`n * dim`, already unit length for cosine).
-pub fn train(points: &[f32], dim: usize, p: &KMeansParams) -> Result<Trained> {
+/// `stop` is looked at after the seeding and before every iteration.
+pub fn train(points: &[f32], dim: usize, p: &KMeansParams, stop: &Stop) -> Result<Trained> {
     let n = points.len() / dim;
     if p.k > n {
         return Err(DataFusionError::Plan(format!(
@@ -408,10 +410,10 @@ pub fn train(points: &[f32], dim: usize, p: &KMeansParams) -> Result<Trained> {
         .num_threads(p.threads.max(1))
         .build()
         .map_err(|e| DataFusionError::Execution(format!("kmeans: cannot start threads: {e}")))?;
-    pool.install(|| train_in_pool(points, dim, p))
+    pool.install(|| train_in_pool(points, dim, p, stop))
 }
 
-fn train_in_pool(points: &[f32], dim: usize, p: &KMeansParams) -> Result<Trained> {
+fn train_in_pool(points: &[f32], dim: usize, p: &KMeansParams, stop: &Stop) -> Result<Trained> {
     let n = points.len() / dim;
     let started = std::time::Instant::now();
     let mut rng = Rng::new(p.seed);
@@ -453,6 +455,7 @@ fn train_in_pool(points: &[f32], dim: usize, p: &KMeansParams) -> Result<Trained
     let mut reseeded = 0u64;
     let mut iterations = 0;
     for _ in 0..p.max_iter {
+        stop.check("kmeans")?;
         iterations += 1;
         let partial = pass(points, dim, &centroids, &mut assigned);
         let previous = inertia.last().copied();
@@ -613,7 +616,7 @@ mod tests {
     fn finds_the_blobs_with_every_init() {
         let points = blobs(500);
         for init in [Init::KMeansPlusPlus, Init::Random, Init::KMeansParallel] {
-            let t = train(&points, 4, &params(init)).expect("train");
+            let t = train(&points, 4, &params(init), &Stop::new()).expect("train");
             let mut sizes = t.sizes.clone();
             sizes.sort();
             assert_eq!(sizes, vec![500, 500, 500], "{init:?}");
@@ -639,11 +642,24 @@ mod tests {
         let points = blobs(300);
         let mut p = params(Init::KMeansPlusPlus);
         p.threads = 1;
-        let a = train(&points, 4, &p).expect("train");
+        let a = train(&points, 4, &p, &Stop::new()).expect("train");
         p.threads = 3;
-        let b = train(&points, 4, &p).expect("train");
+        let b = train(&points, 4, &p, &Stop::new()).expect("train");
         assert_eq!(a.centroids.values, b.centroids.values);
         assert_eq!(a.inertia, b.inertia);
+    }
+
+    /// A raised stop flag ends training at its next iteration (issue 23).
+    #[test]
+    fn a_raised_stop_ends_training() {
+        let points = blobs(50);
+        let stop = Stop::new();
+        stop.raise();
+        let err = train(&points, 4, &params(Init::Random), &stop).expect_err("stopped");
+        assert!(
+            err.to_string().contains("kmeans: training stopped"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -651,13 +667,15 @@ mod tests {
         let points = [1.0f32, 1.0, 1.0, 1.0, 2.0, 2.0];
         let mut p = params(Init::KMeansPlusPlus);
         p.k = 4;
-        let err = train(&points, 2, &p).expect_err("too few rows").to_string();
+        let err = train(&points, 2, &p, &Stop::new())
+            .expect_err("too few rows")
+            .to_string();
         assert!(
             err.contains("k = 4 is larger than the number of input rows (3)"),
             "{err}"
         );
         p.k = 3;
-        let err = train(&points, 2, &p)
+        let err = train(&points, 2, &p, &Stop::new())
             .expect_err("too few distinct")
             .to_string();
         assert!(

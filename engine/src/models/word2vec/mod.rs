@@ -19,6 +19,7 @@ use serde_json::{Value as Json, json};
 
 use crate::models::options::OptionReader;
 use crate::models::progress::{Progress, ProgressSink, Stage};
+use crate::models::stop::Stop;
 use crate::models::tokenizer::Tokenizer;
 use crate::models::word_index::{Probe, WordIndex, prefetch};
 use crate::store::{Manifest, ModelStore};
@@ -531,6 +532,7 @@ pub async fn train_from_stream(
     options: &Word2VecOptions,
     progress: Progress,
     sink: Arc<dyn ProgressSink>,
+    stop: Stop,
 ) -> Result<Trained> {
     let tokenizer = Tokenizer::default();
     let mut builder = CorpusBuilder::new(tokenizer);
@@ -549,6 +551,7 @@ pub async fn train_from_stream(
     let started = std::time::Instant::now();
     let mut reading = progress.clone();
     while let Some(batch) = input.next().await {
+        stop.check("word2vec")?;
         let batch = batch?;
         add_column(&mut builder, batch.column(0), &column_type)?;
         reading.rows += batch.num_rows() as u64;
@@ -574,11 +577,11 @@ pub async fn train_from_stream(
             now.elapsed = read_seconds + p.elapsed;
             sink.report(&now);
         };
-        let (vectors, stats) = train::train(&corpus, &params, &report);
-        (vectors, stats, corpus)
+        let trained = train::train(&corpus, &params, &report, &stop);
+        trained.map(|(vectors, stats)| (vectors, stats, corpus))
     })
     .await
-    .map_err(|e| DataFusionError::Execution(format!("word2vec training failed: {e}")))?;
+    .map_err(|e| DataFusionError::Execution(format!("word2vec training failed: {e}")))??;
     let train_seconds: f64 = stats.iter().map(|s| s.seconds).sum();
     let mut metrics = BTreeMap::new();
     metrics.insert("vocabulary".into(), json!(corpus.words.len()));
@@ -720,7 +723,8 @@ mod tests {
     fn learns_planted_groups_with_falling_loss() {
         let corpus = planted();
         for cbow in [false, true] {
-            let (vectors, stats) = train::train(&corpus, &params(cbow), &|_| {});
+            let (vectors, stats) =
+                train::train(&corpus, &params(cbow), &|_| {}, &Stop::new()).expect("train");
             // This corpus is learnt within an epoch, after which the loss
             // only wobbles at its floor; on real text it falls every epoch
             // (see docs/benchmarks.md).
@@ -749,12 +753,12 @@ mod tests {
     #[test]
     fn one_thread_and_a_seed_reproduce_bit_for_bit() {
         let corpus = planted();
-        let (a, _) = train::train(&corpus, &params(false), &|_| {});
-        let (b, _) = train::train(&corpus, &params(false), &|_| {});
+        let (a, _) = train::train(&corpus, &params(false), &|_| {}, &Stop::new()).expect("train");
+        let (b, _) = train::train(&corpus, &params(false), &|_| {}, &Stop::new()).expect("train");
         assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
         let mut other = params(false);
         other.seed = 8;
-        let (c, _) = train::train(&corpus, &other, &|_| {});
+        let (c, _) = train::train(&corpus, &other, &|_| {}, &Stop::new()).expect("train");
         assert_ne!(a, c, "another seed gives other vectors");
     }
 
@@ -763,7 +767,7 @@ mod tests {
         let corpus = planted();
         let mut p = params(false);
         p.threads = 3;
-        let (vectors, _) = train::train(&corpus, &p, &|_| {});
+        let (vectors, _) = train::train(&corpus, &p, &|_| {}, &Stop::new()).expect("train");
         let model = model_of(&corpus, vectors);
         let id = model.lookup("oven").expect("known");
         let (best, _) = model.nearest(model.vector(id), 1, Some(id))[0];

@@ -13,8 +13,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use datafusion::common::Result;
+
 use super::corpus::Corpus;
 use super::hogwild::SharedRows;
+use crate::models::stop::Stop;
 use crate::models::word_index::prefetch_ptr;
 use crate::random::Rng;
 
@@ -169,12 +172,15 @@ fn keep_thresholds(counts: &[u64], total: u64, sample: f64) -> Vec<u32> {
 }
 
 /// Trains and returns the input vectors (`dim` floats per vocabulary word)
-/// and each epoch's figures. `report` is called a few times a second.
+/// and each epoch's figures. `report` is called a few times a second;
+/// `stop` is looked at as often, and once it is raised the threads give
+/// up and training ends with its error.
 pub fn train(
     corpus: &Corpus,
     p: &TrainParams,
     report: &(dyn Fn(EpochProgress) + Sync),
-) -> (Vec<f32>, Vec<EpochStats>) {
+    stop: &Stop,
+) -> Result<(Vec<f32>, Vec<EpochStats>)> {
     let vocab = corpus.words.len();
     let dim = p.dim;
     let mut init = Rng::new(p.seed);
@@ -224,6 +230,7 @@ pub fn train(
                         all_words,
                         start: &start,
                         report,
+                        stop,
                         epoch,
                         thread: t,
                         threads,
@@ -240,6 +247,7 @@ pub fn train(
                     });
                 }
             });
+            stop.check("word2vec")?;
             let (loss, examples, effective) = epoch_loss.into_inner().unwrap_or_default();
             stats.push(EpochStats {
                 loss: evaluate(corpus, p, &w_in, &w_out, &tables, &negatives),
@@ -249,7 +257,7 @@ pub fn train(
             });
         }
     }
-    (syn0, stats)
+    Ok((syn0, stats))
 }
 
 /// One thread's share of one epoch: sentences `from..to`.
@@ -265,6 +273,7 @@ struct Shard<'a> {
     all_words: u64,
     start: &'a Instant,
     report: &'a (dyn Fn(EpochProgress) + Sync),
+    stop: &'a Stop,
     epoch: usize,
     thread: usize,
     threads: usize,
@@ -333,6 +342,7 @@ impl Shard<'_> {
             all_words,
             start,
             report,
+            stop,
             epoch,
             thread: t,
             threads,
@@ -430,6 +440,9 @@ impl Shard<'_> {
             }
             since_report += sentence.len() as u64;
             if since_report >= REPORT_EVERY || si + 1 == to {
+                if stop.is_raised() {
+                    break;
+                }
                 let done = processed.fetch_add(since_report, Ordering::Relaxed) + since_report;
                 since_report = 0;
                 let frac = done as f64 / all_words.max(1) as f64;
