@@ -19,4 +19,4 @@ pub mod session;
 pub mod statement;
 pub mod warehouse;
 
-pub use session::QuiverSession;
+pub use session::{QuiverSession, SessionOptions};

@@ -10,6 +10,7 @@ use datafusion::catalog::CatalogProvider;
 use datafusion::catalog::MemoryCatalogProvider;
 use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
@@ -18,6 +19,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 use quiver_engine::ModelStore;
 use quiver_engine::error::not_found;
+use quiver_engine::memory::CappedPool;
 use quiver_engine::models::{NoProgress, ProgressSink};
 
 use crate::statement::{self, ddl, model};
@@ -47,9 +49,13 @@ pub struct QuiverSession {
 /// with the ones its flags set), and where it reports progress.
 #[derive(Clone)]
 pub struct SessionOptions {
-    /// Bytes a session's queries may hold at once before they spill or
-    /// fail with "resources exhausted" (`None`: no limit).
+    /// Bytes a session's queries and trainings may hold at once before
+    /// they spill or fail with "resources exhausted" (`None`: no limit of
+    /// its own).
     pub memory_limit: Option<usize>,
+    /// A pool shared with other sessions that this one's memory also
+    /// counts against: a server's limit for all its clients together.
+    pub memory_pool: Option<Arc<dyn MemoryPool>>,
     /// Whether statements may name paths outside the warehouse: `CREATE
     /// EXTERNAL TABLE`, `COPY ... TO`, `COPY MODEL ... TO` and `CREATE MODEL
     /// ... FROM`. A server refuses them unless told otherwise, since the
@@ -58,14 +64,20 @@ pub struct SessionOptions {
     /// Where training reports its progress: the CLI draws it on a
     /// terminal, the server logs it. Nothing by default.
     pub progress: Arc<dyn ProgressSink>,
+    /// The shortest `VACUUM ... RETAIN` period accepted: a server's
+    /// clients cannot know what other clients are writing (an hour there;
+    /// none in the CLI).
+    pub min_retention: std::time::Duration,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
         Self {
             memory_limit: None,
+            memory_pool: None,
             outside_paths: true,
             progress: Arc::new(NoProgress),
+            min_retention: std::time::Duration::ZERO,
         }
     }
 }
@@ -111,9 +123,14 @@ impl QuiverSession {
         options: SessionOptions,
     ) -> Result<Self> {
         let mut runtime = RuntimeEnvBuilder::new();
-        if let Some(limit) = options.memory_limit {
-            runtime = runtime.with_memory_limit(limit, 1.0);
-        }
+        runtime = match (&options.memory_pool, options.memory_limit) {
+            (Some(shared), Some(cap)) => {
+                runtime.with_memory_pool(Arc::new(CappedPool::new(Arc::clone(shared), cap)))
+            }
+            (Some(shared), None) => runtime.with_memory_pool(Arc::clone(shared)),
+            (None, Some(limit)) => runtime.with_memory_limit(limit, 1.0),
+            (None, None) => runtime,
+        };
         let runtime = runtime.build_arc()?;
         warehouse.register_store(&runtime);
         let policy = Arc::new(PathPolicy::new(warehouse.url(), options.outside_paths)?);
@@ -197,6 +214,16 @@ impl QuiverSession {
                 let batches = model::execute(&self.ctx, &self.models, stmt, progress).await?;
                 Ok(batches_stream(batches))
             }
+            Planned::Vacuum(stmt) => {
+                let batch = statement::vacuum::execute(
+                    self.warehouse(),
+                    &self.models,
+                    &stmt,
+                    self.options.min_retention,
+                )
+                .await?;
+                Ok(batches_stream(vec![batch]))
+            }
             Planned::Plan(plan) => self.run(text, plan).await,
         }
     }
@@ -223,6 +250,12 @@ impl QuiverSession {
                 _ => {}
             }
             return Ok(Planned::Model(stmt));
+        }
+        if statement::vacuum::is_vacuum(text) {
+            if !params.is_empty() {
+                return plan_err!("VACUUM takes no parameters");
+            }
+            return Ok(Planned::Vacuum(statement::vacuum::parse(text)?));
         }
         let typed = statement::params::typed_placeholders(text, params)?;
         let plan = statement::plan(&self.ctx.state(), &typed)
@@ -297,6 +330,8 @@ impl QuiverSession {
 pub enum Planned {
     /// A model statement, which quiver parses and runs itself.
     Model(model::ModelStatement),
+    /// `VACUUM`, which quiver parses and runs itself.
+    Vacuum(statement::vacuum::Vacuum),
     Plan(LogicalPlan),
 }
 

@@ -115,6 +115,64 @@ async fn a_killed_write_leaves_the_old_table() {
     let s = session(&wh).await;
     assert_eq!(scalar(&s, "select count(*) from t").await, "1");
     assert_eq!(scalar(&s, "select v from t").await, "1");
+    // What the killed write left is older than no retention period but
+    // younger than the default one (issue 23).
+    let recent = s.sql("vacuum dry run").await.expect("dry run");
+    assert_eq!(recent.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+    let left = s
+        .sql("vacuum retain 0 hours dry run")
+        .await
+        .expect("dry run");
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&left)
+        .expect("format")
+        .to_string();
+    assert!(
+        text.contains("staging file of an interrupted put"),
+        "{text}"
+    );
+    assert_eq!(walk(&wh.join("tables/t")).len(), 2, "{text}");
+    s.sql("vacuum retain 0 hours").await.expect("vacuum");
+    assert_eq!(walk(&wh.join("tables/t")).len(), 1);
+    assert_eq!(scalar(&s, "select v from t").await, "1");
+    let again = s.sql("vacuum retain 0 hours dry run").await.expect("again");
+    assert_eq!(again.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+}
+
+/// Issue 23: a write whose statement is dropped (cancelled, timed out, its
+/// client gone) removes what it wrote, without waiting for VACUUM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_write_removes_its_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let s = std::sync::Arc::new(session(&wh).await);
+    let writer = std::sync::Arc::clone(&s);
+    let task = tokio::spawn(async move {
+        writer
+            .sql(
+                "create table big as select value as v, repeat('x', 100) as pad \
+                 from generate_series(1, 2000000000)",
+            )
+            .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while walk(&wh.join("tables/big")).is_empty() {
+        assert!(Instant::now() < deadline, "the write never started");
+        assert!(!task.is_finished(), "the write ended early");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    task.abort();
+    let _ = task.await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !walk(&wh.join("tables/big")).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the dropped write left {:?}",
+            walk(&wh.join("tables/big"))
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let err = s.sql("select * from big").await.expect_err("never created");
+    assert!(err.to_string().contains("not found"), "{err}");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -245,5 +303,70 @@ async fn models_are_listed_described_and_dropped() {
     assert!(
         err.contains("model 'm' does not exist (there are no models yet)"),
         "{err}"
+    );
+}
+
+/// Issue 23: sessions that share a pool (a server's `--memory-limit`)
+/// count their queries and trainings against it together: memory one
+/// session holds is not there for another's training or sort.
+#[tokio::test]
+async fn sessions_share_one_memory_pool() {
+    use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer, MemoryPool};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let shared: std::sync::Arc<dyn MemoryPool> =
+        std::sync::Arc::new(GreedyMemoryPool::new(8 << 20));
+    let options = quiver::SessionOptions {
+        memory_pool: Some(std::sync::Arc::clone(&shared)),
+        ..Default::default()
+    };
+    let open = || quiver::QuiverSession::open_with(wh.to_str().expect("utf-8"), options.clone());
+    let (a, b) = (
+        open().await.expect("session a"),
+        open().await.expect("session b"),
+    );
+    // 300,000 vectors of 8 floats: 9.6 MB, more than the pool holds.
+    let train = "create model m type kmeans options (k = 2) as \
+                 select [cast(value % 7 as float), 1, 2, 3, 4, 5, 6, 7] from generate_series(1, 300000)";
+    let err = b.sql(train).await.expect_err("over the pool").to_string();
+    assert!(
+        err.contains("Resources exhausted") && err.contains("kmeans training of 'm'"),
+        "{err}"
+    );
+    // 100,000 fit alone, but not beside what session a holds.
+    let small = train.replace("300000", "100000");
+    let held =
+        MemoryConsumer::new("session a's query").register(&a.ctx().runtime_env().memory_pool);
+    held.try_grow(6 << 20).expect("a takes 6 MiB");
+    let err = b
+        .sql(&small)
+        .await
+        .expect_err("a holds the room")
+        .to_string();
+    assert!(err.contains("Resources exhausted"), "{err}");
+    drop(held);
+    b.sql(&small).await.expect("room again");
+    assert_eq!(shared.reserved(), 0, "a finished training holds nothing");
+    // A word2vec corpus of 4M tokens (16 MB) goes to disk rather than fail.
+    b.sql(
+        "create model w type word2vec options (dim = 8, min_count = 1, epochs = 1) as \
+         select repeat(concat('w', value % 211, ' w', value % 197, ' '), 10) \
+         from generate_series(1, 200000)",
+    )
+    .await
+    .expect("word2vec spills");
+    let described = b.sql("describe model w").await.expect("describe");
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&described)
+        .expect("format")
+        .to_string();
+    let spilled = text
+        .lines()
+        .find(|l| l.contains("metric.corpus_spilled"))
+        .map(|l| l.split('|').nth(2).unwrap_or_default().trim().to_string());
+    assert_eq!(
+        spilled.as_deref(),
+        Some("1"),
+        "the corpus stayed in memory:\n{text}"
     );
 }

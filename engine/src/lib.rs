@@ -16,6 +16,7 @@
 pub mod error;
 pub mod exec;
 pub mod functions;
+pub mod memory;
 pub mod models;
 pub mod parquet;
 pub mod plan;

@@ -8,12 +8,14 @@
 //! TLS and shuts down on SIGTERM.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool, TrackConsumersPool};
 use futures::FutureExt;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
@@ -99,10 +101,16 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// Memory one query may hold before it spills or fails, e.g. 2GiB,
-    /// 512MiB (default: no limit).
+    /// Memory one query or training may hold before it spills or fails,
+    /// e.g. 2GiB, 512MiB (default: no limit of its own).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub query_memory: Option<usize>,
+
+    /// Memory all queries and trainings together may hold, e.g. 16GiB
+    /// (default: no limit). A statement that would pass it spills or
+    /// fails with "resources exhausted".
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory_limit: Option<usize>,
 
     /// How long one query may run, e.g. 30s, 10m, 2h; 0 for no limit.
     #[arg(long, default_value = "1h", value_name = "TIME", value_parser = parse_duration)]
@@ -165,8 +173,15 @@ impl Bound {
         let warehouse = Warehouse::open(warehouse).await?;
         let options = SessionOptions {
             memory_limit: args.query_memory,
+            memory_pool: args.memory_limit.map(|limit| {
+                Arc::new(TrackConsumersPool::new(
+                    GreedyMemoryPool::new(limit),
+                    NonZeroUsize::new(5).expect("5 is not zero"),
+                )) as Arc<dyn MemoryPool>
+            }),
             outside_paths: args.allow_outside_paths,
             progress: Arc::new(log::ProgressLog::default()),
+            min_retention: std::time::Duration::from_secs(3600),
         };
         let timeout = (!args.query_timeout.is_zero()).then_some(args.query_timeout);
         let service = QuiverFlightService::new(warehouse, options, Arc::new(auth), timeout)

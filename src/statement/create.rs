@@ -89,6 +89,7 @@ pub async fn create_model(
         models: store,
         progress,
         stop: Stop::new(),
+        memory: Arc::clone(&ctx.runtime_env().memory_pool),
     };
     let manifest = models::create(model_type, request).await?;
     let schema = Arc::new(Schema::new(vec![

@@ -7,6 +7,7 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 
 use crate::warehouse::policy::PathPolicy;
@@ -15,6 +16,7 @@ pub mod create;
 pub mod ddl;
 pub mod model;
 pub mod params;
+pub mod vacuum;
 
 /// Plans one statement of quiver's SQL ([`quiver_engine::plan::sql`]) and
 /// checks every location it reads or writes against the session's path
@@ -89,6 +91,17 @@ pub fn is_complete(sql: &str) -> bool {
         .rev()
         .find(|t| !matches!(t, Token::Whitespace(_) | Token::EOF))
         .is_some_and(|t| *t == Token::SemiColon)
+}
+
+/// Consumes the word `word` (case-insensitive) if it comes next.
+pub(crate) fn parse_word(p: &mut Parser, word: &str) -> bool {
+    if let Token::Word(w) = &p.peek_token().token
+        && w.value.eq_ignore_ascii_case(word)
+    {
+        p.next_token();
+        return true;
+    }
+    false
 }
 
 /// The first words of a statement, lower-cased (comments skipped).

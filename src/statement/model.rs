@@ -28,7 +28,7 @@ use quiver_engine::store::objects::check_name;
 use serde_json::Value as Json;
 
 pub use super::create::CreateModel;
-use super::{create, leading_words, text_from};
+use super::{create, leading_words, parse_word, text_from};
 
 /// A parsed model statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,17 +68,6 @@ pub fn is_model_statement(sql: &str) -> bool {
 
 fn syntax(e: ParserError) -> DataFusionError {
     DataFusionError::Plan(format!("syntax error: {e}"))
-}
-
-/// Consumes the word `word` (case-insensitive) if it comes next.
-fn parse_word(p: &mut Parser, word: &str) -> bool {
-    if let Token::Word(w) = &p.peek_token().token
-        && w.value.eq_ignore_ascii_case(word)
-    {
-        p.next_token();
-        return true;
-    }
-    false
 }
 
 fn expect_word(p: &mut Parser, word: &str, what: &str) -> Result<()> {

@@ -11,9 +11,9 @@ use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
-use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use quiver_engine::store::durable::DurableStore;
 use url::Url;
 
 /// Option prefixes that configure an object store rather than a file format.
@@ -23,7 +23,9 @@ pub const STORE_OPTION_PREFIXES: [&str; 3] = ["aws.", "gcp.", "azure."];
 /// store, and the path of the location inside it.
 pub struct Location {
     pub store_url: Url,
-    pub store: Arc<dyn ObjectStore>,
+    /// Writes through [`DurableStore`]: synced on a local disk, uploads
+    /// aborted when dropped.
+    pub store: Arc<DurableStore>,
     pub path: Path,
     /// The location as a URL ending in `/`, for building file URLs.
     pub url: String,
@@ -58,7 +60,7 @@ pub fn parse(location: &str, options: &HashMap<String, String>) -> Result<Locati
                 .map_err(|_| bad("not a valid local path".to_string()))?;
             std::fs::create_dir_all(&dir)
                 .map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;
-            Arc::new(LocalFileSystem::new())
+            return finish(url, scheme, bucket, path, DurableStore::local());
         }
         "memory" => Arc::new(InMemory::new()),
         "s3" | "s3a" => {
@@ -92,15 +94,26 @@ pub fn parse(location: &str, options: &HashMap<String, String>) -> Result<Locati
             )));
         }
     };
-    let store_url = Url::parse(&format!("{scheme}://{bucket}"))
-        .map_err(|e| bad(format!("cannot form the store URL: {e}")))?;
+    finish(url, scheme, bucket, path, DurableStore::remote(store))
+}
+
+fn finish(
+    url: Url,
+    scheme: String,
+    bucket: String,
+    path: Path,
+    store: DurableStore,
+) -> Result<Location> {
+    let store_url = Url::parse(&format!("{scheme}://{bucket}")).map_err(|e| {
+        DataFusionError::Configuration(format!("location '{url}': cannot form the store URL: {e}"))
+    })?;
     let mut full = url.to_string();
     if !full.ends_with('/') {
         full.push('/');
     }
     Ok(Location {
         store_url,
-        store,
+        store: Arc::new(store),
         path,
         url: full,
     })

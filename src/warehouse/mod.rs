@@ -21,6 +21,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use quiver_engine::ModelStore;
+use quiver_engine::store::durable::DurableStore;
 use quiver_engine::store::objects::{
     check_name, delete_prefix, get_json, put_json, store_error, unique_name,
 };
@@ -37,6 +38,7 @@ pub mod location;
 pub mod policy;
 pub mod secrets;
 pub mod table;
+pub mod vacuum;
 
 pub use catalog::WarehouseSchema;
 
@@ -85,6 +87,8 @@ pub struct Warehouse {
     url: String,
     store_url: Url,
     store: Arc<dyn ObjectStore>,
+    /// The same store, for what only it can do (staging files, folders).
+    durable: Arc<DurableStore>,
     root: Path,
 }
 
@@ -96,7 +100,8 @@ impl Warehouse {
         let warehouse = Arc::new(Self {
             url: loc.url,
             store_url: loc.store_url,
-            store: loc.store,
+            store: Arc::clone(&loc.store) as Arc<dyn ObjectStore>,
+            durable: loc.store,
             root: loc.path,
         });
         let catalog = warehouse.catalog_dir();
@@ -120,6 +125,12 @@ impl Warehouse {
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
+    }
+
+    /// The same store as [`Self::store`], for what only it does (staging
+    /// files and folders on a local disk).
+    pub fn durable(&self) -> &Arc<DurableStore> {
+        &self.durable
     }
 
     /// Makes the warehouse's store known to DataFusion, so that scans of its

@@ -32,7 +32,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::StreamExt;
 use quiver_engine::functions::vector::vector_element;
 use quiver_engine::parquet::nan_safe::{NanFreeColumns, NanSafeParquetFormatFactory};
-use quiver_engine::store::objects::delete_prefix;
+use quiver_engine::store::objects::RemoveOnDrop;
 
 use super::{Warehouse, WriteMode};
 
@@ -292,8 +292,17 @@ impl DataSink for TableSink {
         let dir = self.warehouse.new_write_dir(&self.name);
         let file = format!("{dir}/part-0.parquet");
         let options = &context.session_config().options().execution.parquet;
+        // A statement dropped mid-write (cancelled, timed out, its client
+        // gone) removes what it wrote; its upload is aborted by the store.
+        let unpublished = RemoveOnDrop::new(
+            Arc::clone(self.warehouse.store()),
+            self.warehouse.path(&dir),
+        );
         match self.write_file(data, &file, options).await {
             Ok(rows) => {
+                // A publish that fails half-way leaves the folder to VACUUM:
+                // its entry may have landed.
+                unpublished.disarm();
                 self.warehouse
                     .publish_table(&self.name, vec![file], self.mode, self.defaults.clone())
                     .await?;
@@ -301,8 +310,7 @@ impl DataSink for TableSink {
             }
             Err(e) => {
                 // Nothing was published; remove what was written so far.
-                let _ = delete_prefix(self.warehouse.store().as_ref(), &self.warehouse.path(&dir))
-                    .await;
+                let _ = unpublished.remove().await;
                 Err(e)
             }
         }

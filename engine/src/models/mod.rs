@@ -15,6 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::memory_pool::MemoryPool;
 use futures::future::BoxFuture;
 use serde_json::Value as Json;
 
@@ -118,6 +119,9 @@ pub struct Request<'a> {
     /// Raised when the statement is dropped (see [`create`]); a host may
     /// raise it itself to stop a training.
     pub stop: Stop,
+    /// The pool a training's memory counts against, with the session's
+    /// queries (a server's pool is shared by all its sessions).
+    pub memory: Arc<dyn MemoryPool>,
 }
 
 /// A version built in memory, ready to publish.
@@ -304,6 +308,9 @@ mod tests {
                     models: &models,
                     progress: sink,
                     stop: Stop::new(),
+                    memory: Arc::new(
+                        datafusion::execution::memory_pool::UnboundedMemoryPool::default(),
+                    ),
                 };
                 create(&word2vec::Word2VecType, request).await
             })

@@ -33,10 +33,13 @@ use serde::{Deserialize, Serialize};
 /// Version numbers a publisher tries before it gives up.
 const MAX_CLAIMS: usize = 64;
 
+pub mod durable;
 pub mod objects;
+mod vacuum;
 
 use objects::{
-    check_name, child_folders, delete_prefix, get_json, put_json, store_error, unique_name,
+    RemoveOnDrop, check_name, child_folders, delete_prefix, get_json, put_json, store_error,
+    unique_name,
 };
 
 /// The manifest format this build writes; it reads this one and older ones.
@@ -86,10 +89,53 @@ struct Pointer {
 pub struct ModelStore {
     store: Arc<dyn ObjectStore>,
     root: Path,
-    cache: Mutex<HashMap<(String, u64), Arc<dyn Any + Send + Sync>>>,
+    cache: Mutex<HashMap<(String, u64), Cached>>,
     /// Current manifests as recently read, for planning: a statement asks
     /// for a model's type and dimension several times while it is planned.
     recent: Mutex<HashMap<String, (Instant, Manifest)>>,
+}
+
+/// A loaded model version and the versions of other models it pins (a
+/// tagger's embedding and clusters).
+struct Cached {
+    model: Arc<dyn Any + Send + Sync>,
+    pins: BTreeMap<String, u64>,
+}
+
+impl std::fmt::Debug for Cached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached").field("pins", &self.pins).finish()
+    }
+}
+
+/// Drops from `cache` every version that was replaced: it keeps, for each
+/// model, the newest version cached (or `newest`, a version just
+/// published), and the versions the kept ones pin. A query that holds a
+/// dropped model keeps it until it ends; a later one loads it again.
+fn evict_replaced(cache: &mut HashMap<(String, u64), Cached>, newest: Option<(&str, u64)>) {
+    let mut top: HashMap<String, u64> = HashMap::new();
+    for (name, version) in cache.keys() {
+        let v = top.entry(name.clone()).or_insert(*version);
+        *v = (*v).max(*version);
+    }
+    if let Some((name, version)) = newest {
+        let v = top.entry(name.to_string()).or_insert(version);
+        *v = (*v).max(version);
+    }
+    let mut keep: std::collections::HashSet<(String, u64)> = top.into_iter().collect();
+    loop {
+        let pinned: Vec<(String, u64)> = keep
+            .iter()
+            .filter_map(|k| cache.get(k))
+            .flat_map(|c| c.pins.iter().map(|(n, v)| (n.clone(), *v)))
+            .filter(|k| !keep.contains(k))
+            .collect();
+        if pinned.is_empty() {
+            break;
+        }
+        keep.extend(pinned);
+    }
+    cache.retain(|k, _| keep.contains(k));
 }
 
 /// How long a current manifest read for planning is reused. Replacements
@@ -279,13 +325,16 @@ impl ModelStore {
         check_name("model", name)?;
         let previous = self.current(name).await?.map(|m| m.version).unwrap_or(0);
         let version = previous + 1;
+        let dir = format!("v{version}-{}", unique_name());
+        let prefix = self.model_dir(name).join(dir.as_str());
         Ok(VersionWriter {
             models: self,
             name: name.to_string(),
             model_type: model_type.to_string(),
             version,
-            dir: format!("v{version}-{}", unique_name()),
+            dir,
             files: Vec::new(),
+            unpublished: RemoveOnDrop::new(Arc::clone(&self.store), prefix),
         })
     }
 
@@ -326,15 +375,27 @@ impl ModelStore {
             });
         }
         let loaded = Arc::new(load().await?);
-        self.cache
+        let mut cache = self
+            .cache
             .lock()
-            .map_err(|_| DataFusionError::Internal("model cache poisoned".into()))?
-            .insert(key, Arc::clone(&loaded) as Arc<dyn Any + Send + Sync>);
+            .map_err(|_| DataFusionError::Internal("model cache poisoned".into()))?;
+        cache.insert(
+            key,
+            Cached {
+                model: Arc::clone(&loaded) as Arc<dyn Any + Send + Sync>,
+                pins: manifest.depends_on.clone(),
+            },
+        );
+        evict_replaced(&mut cache, None);
         Ok(loaded)
     }
 
     fn cached(&self, key: &(String, u64)) -> Option<Arc<dyn Any + Send + Sync>> {
-        self.cache.lock().ok()?.get(key).cloned()
+        self.cache
+            .lock()
+            .ok()?
+            .get(key)
+            .map(|c| Arc::clone(&c.model))
     }
 
     /// The loaded model of version `version` of `name`, if it is cached.
@@ -388,8 +449,9 @@ impl ModelStore {
     }
 }
 
-/// A model version being written. Dropping it without publishing leaves an
-/// unreferenced folder and the previous version current.
+/// A model version being written. Dropping it without publishing (a
+/// training that failed or whose statement was dropped) removes what it
+/// wrote and leaves the previous version current.
 pub struct VersionWriter<'a> {
     models: &'a ModelStore,
     name: String,
@@ -397,6 +459,8 @@ pub struct VersionWriter<'a> {
     version: u64,
     dir: String,
     files: Vec<String>,
+    /// Removes the version's folder unless it is published.
+    unpublished: RemoveOnDrop,
 }
 
 impl VersionWriter<'_> {
@@ -439,6 +503,9 @@ impl VersionWriter<'_> {
         source: Option<String>,
         depends_on: BTreeMap<String, u64>,
     ) -> Result<Manifest> {
+        // From here on the folder may become current: a publish that fails
+        // half-way leaves it for VACUUM, never removes it under a reader.
+        self.unpublished.disarm();
         let version = self
             .models
             .claim(&self.name, self.version, &self.dir)
@@ -475,13 +542,15 @@ impl VersionWriter<'_> {
             put_json(store, &dir.clone().join("CURRENT"), &pointer).await?;
         }
         self.models.forget(&self.name);
+        if let Ok(mut cache) = self.models.cache.lock() {
+            evict_replaced(&mut cache, Some((&self.name, version)));
+        }
         Ok(manifest)
     }
 
     /// Removes what this version wrote: for a training that failed.
     pub async fn abort(self) -> Result<()> {
-        let prefix = self.models.model_dir(&self.name).join(self.dir.as_str());
-        delete_prefix(self.models.store.as_ref(), &prefix).await
+        self.unpublished.remove().await
     }
 }
 
@@ -592,6 +661,34 @@ mod tests {
             assert_eq!(*v, 42);
         }
         assert_eq!(loads, 1);
+    }
+
+    /// Issue 23: the cache keeps a model's newest version and what cached
+    /// versions pin, and lets replaced versions go.
+    #[tokio::test]
+    async fn replaced_versions_leave_the_cache() {
+        let models = ModelStore::in_memory();
+        let v1 = publish(&models, "m", b"1").await;
+        models.load(&v1, || async { Ok(1u32) }).await.expect("load");
+        let mut tagger = publish(&models, "t", b"t").await;
+        tagger.depends_on = BTreeMap::from([("m".to_string(), 1)]);
+        models
+            .load(&tagger, || async { Ok(9u32) })
+            .await
+            .expect("load");
+        let v2 = publish(&models, "m", b"2").await;
+        models.load(&v2, || async { Ok(2u32) }).await.expect("load");
+        assert!(models.cached_model::<u32>("m", 1).is_some(), "pinned by t");
+        publish(&models, "t", b"t2").await;
+        assert!(
+            models.cached_model::<u32>("t", 1).is_none(),
+            "t was replaced"
+        );
+        assert!(
+            models.cached_model::<u32>("m", 1).is_none(),
+            "nothing pins m 1"
+        );
+        assert_eq!(models.cached_model::<u32>("m", 2).as_deref(), Some(&2));
     }
 
     #[test]

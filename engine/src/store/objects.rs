@@ -7,6 +7,7 @@
 //! publish an object only when its upload completes), so "write the data,
 //! then put the small document that points at it" is how quiver publishes.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::common::{DataFusionError, Result};
@@ -82,6 +83,18 @@ pub async fn put_json<T: Serialize>(store: &dyn ObjectStore, path: &Path, value:
     Ok(())
 }
 
+/// Every object under `prefix`, at any depth.
+pub async fn list_all(
+    store: &dyn ObjectStore,
+    prefix: &Path,
+) -> Result<Vec<object_store::ObjectMeta>> {
+    store
+        .list(Some(prefix))
+        .try_collect()
+        .await
+        .map_err(|e| store_error(format!("listing {prefix}"), e))
+}
+
 /// The names of the folders directly under `prefix`.
 pub async fn child_folders(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<String>> {
     let listing = store
@@ -112,6 +125,51 @@ pub async fn delete_prefix(store: &dyn ObjectStore, prefix: &Path) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// Removes everything under a prefix when dropped, unless disarmed: held
+/// while a write fills a folder of its own, so that a statement dropped
+/// mid-write (cancelled, timed out, its client gone) leaves nothing. The
+/// removal runs as a task on the current Tokio runtime. Disarm it before
+/// publishing: a removal racing a publish could delete published data.
+pub struct RemoveOnDrop {
+    store: Arc<dyn ObjectStore>,
+    prefix: Option<Path>,
+}
+
+impl RemoveOnDrop {
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> Self {
+        Self {
+            store,
+            prefix: Some(prefix),
+        }
+    }
+
+    /// The write is about to be published: keep what it wrote.
+    pub fn disarm(mut self) {
+        self.prefix = None;
+    }
+
+    /// Removes what the write wrote now, and waits for it.
+    pub async fn remove(mut self) -> Result<()> {
+        match self.prefix.take() {
+            Some(prefix) => delete_prefix(self.store.as_ref(), &prefix).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(prefix) = self.prefix.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let store = Arc::clone(&self.store);
+            runtime.spawn(async move {
+                let _ = delete_prefix(store.as_ref(), &prefix).await;
+            });
+        }
+    }
 }
 
 /// A name that no other writer, in this process or another, will choose:

@@ -41,8 +41,15 @@ impl ModelType for KMeansType {
         };
         let options = KMeansOptions::from_options(request.options)?;
         let progress = Progress::new(&Arc::from(request.name), NAME, Stage::Reading);
-        let (model, metrics) =
-            train_from_stream(rows, &options, progress, request.progress, request.stop).await?;
+        let (model, metrics) = train_from_stream(
+            rows,
+            &options,
+            progress,
+            request.progress,
+            request.stop,
+            &request.memory,
+        )
+        .await?;
         Ok(Built {
             files: vec![(CENTROIDS_FILE, model.to_parquet()?)],
             options: options.to_manifest(model.dim()),

@@ -12,6 +12,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Schema, UInt64Type};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool};
 use futures::StreamExt;
 use serde_json::{Value as Json, json};
 
@@ -345,7 +346,10 @@ pub async fn train_from_stream(
     progress: Progress,
     sink: Arc<dyn ProgressSink>,
     stop: Stop,
+    memory: &Arc<dyn MemoryPool>,
 ) -> Result<(KMeans, BTreeMap<String, Json>)> {
+    let reservation =
+        MemoryConsumer::new(format!("kmeans training of '{}'", progress.model)).register(memory);
     if input.schema().fields().len() != 1 {
         return Err(DataFusionError::Plan(format!(
             "kmeans: the AS query must return one column of vectors, got {} columns",
@@ -367,6 +371,8 @@ pub async fn train_from_stream(
         reading.rows += batch.num_rows() as u64;
         reading.elapsed = started.elapsed().as_secs_f64();
         sink.report(&reading);
+        // The vectors held so far (a reservoir stops growing at its size).
+        reservation.try_resize((seen as usize).min(capacity) * dim * 4)?;
         let column = VectorColumn::try_new(batch.column(0), "kmeans")?;
         let column = column.rows("kmeans")?;
         for i in 0..column.len() {
@@ -406,6 +412,7 @@ pub async fn train_from_stream(
             }
         }
     }
+    reservation.try_resize((seen as usize).min(capacity) * dim * 4)?;
     let points = std::mem::take(collected.flat());
     if dim == 0 || points.is_empty() {
         return Err(DataFusionError::Plan(format!(

@@ -15,6 +15,10 @@ use crate::models::tokenizer::Tokenizer;
 /// scan of unbounded length per thread.
 pub const MAX_SENTENCE: usize = 10_000;
 
+/// Tokens held in memory between spills once the memory pool has refused
+/// more (4 MiB).
+pub const SPILL_STEP: usize = 1 << 20;
+
 /// The corpus while it is being read.
 pub struct CorpusBuilder {
     tokenizer: Tokenizer,
@@ -63,6 +67,30 @@ impl CorpusBuilder {
     /// Whether part of the corpus went to disk.
     pub fn spilled(&self) -> bool {
         self.spill.is_some()
+    }
+
+    /// About how many bytes the builder holds in memory: the tokens not yet
+    /// spilled, the sentence ends, and the vocabulary (its words are kept
+    /// twice, as keys and in order, with their counts: about 80 bytes a
+    /// word of a few letters).
+    pub fn memory_bytes(&self) -> usize {
+        self.tokens.capacity() * 4 + self.ends.capacity() * 8 + self.words.len() * 80
+    }
+
+    /// Spills the tokens read so far, and from now on keeps at most
+    /// [`SPILL_STEP`] tokens in memory: for when the memory pool refuses
+    /// more.
+    pub fn spill_from_now_on(&mut self) -> Result<()> {
+        self.budget_tokens = self.budget_tokens.min(SPILL_STEP);
+        if !self.tokens.is_empty() {
+            if self.spill.is_none() {
+                self.spill = Some(Spill::new()?);
+            }
+            let spill = self.spill.as_mut().expect("just created");
+            spill.write(&self.tokens)?;
+            self.tokens = Vec::new();
+        }
+        Ok(())
     }
 
     /// Moves the in-memory tokens to the spill file once they pass the
@@ -257,6 +285,16 @@ pub struct Corpus {
 }
 
 impl Corpus {
+    /// Bytes of the corpus held in memory (a spilled corpus is mapped from
+    /// its file, which the kernel pages in and out as it likes).
+    pub fn tokens_bytes(&self) -> usize {
+        let tokens = match &self.tokens {
+            Tokens::Memory(t) => t.len() * 4,
+            Tokens::Mapped(_) => 0,
+        };
+        tokens + self.ends.len() * 8 + self.words.len() * 40
+    }
+
     /// The tokens of sentence `i`.
     pub fn sentence(&self, i: usize) -> &[u32] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };

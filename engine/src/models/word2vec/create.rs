@@ -67,9 +67,15 @@ impl ModelType for Word2VecType {
             Source::Query { rows, .. } => {
                 let options = Word2VecOptions::from_options(request.options)?;
                 let progress = Progress::new(&Arc::from(request.name), NAME, Stage::Reading);
-                let trained =
-                    train_from_stream(rows, &options, progress, request.progress, request.stop)
-                        .await?;
+                let trained = train_from_stream(
+                    rows,
+                    &options,
+                    progress,
+                    request.progress,
+                    request.stop,
+                    &request.memory,
+                )
+                .await?;
                 Ok(Built {
                     files: vec![(VECTORS_FILE, trained.model.to_parquet()?)],
                     options: options.to_manifest(),

@@ -14,6 +14,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool};
 use futures::StreamExt;
 use serde_json::{Value as Json, json};
 
@@ -533,7 +534,10 @@ pub async fn train_from_stream(
     progress: Progress,
     sink: Arc<dyn ProgressSink>,
     stop: Stop,
+    memory: &Arc<dyn MemoryPool>,
 ) -> Result<Trained> {
+    let reservation =
+        MemoryConsumer::new(format!("word2vec training of '{}'", progress.model)).register(memory);
     let tokenizer = Tokenizer::default();
     let mut builder = CorpusBuilder::new(tokenizer);
     let column_type = input
@@ -554,6 +558,11 @@ pub async fn train_from_stream(
         stop.check("word2vec")?;
         let batch = batch?;
         add_column(&mut builder, batch.column(0), &column_type)?;
+        if reservation.try_resize(builder.memory_bytes()).is_err() {
+            // The pool has no more room: keep the corpus on disk instead.
+            builder.spill_from_now_on()?;
+            reservation.try_resize(builder.memory_bytes())?;
+        }
         reading.rows += batch.num_rows() as u64;
         reading.elapsed = started.elapsed().as_secs_f64();
         sink.report(&reading);
@@ -564,6 +573,8 @@ pub async fn train_from_stream(
     let spilled = builder.spilled();
     let corpus = builder.finish(options.min_count, options.max_vocab)?;
     let params = options.params.clone();
+    // The two weight matrices, beside the corpus.
+    reservation.try_resize(corpus.words.len() * params.dim * 4 * 2 + corpus.tokens_bytes())?;
     let mut training = reading;
     training.stage = Stage::Training;
     training.epochs = params.epochs;
