@@ -18,11 +18,23 @@ pub async fn plan_sql(state: &SessionState, sql: &str) -> Result<LogicalPlan> {
     let mut statement = state.sql_to_statement(sql, &dialect)?;
     if let datafusion::sql::parser::Statement::Statement(s) = &mut statement {
         let _ = visit_expressions_mut(s.as_mut(), |e| {
-            if let SqlExpr::CompoundFieldAccess { access_chain, .. } = e {
+            if let SqlExpr::CompoundFieldAccess { root, access_chain } = e {
+                // After a name, the dots that follow it belong to the name
+                // (`t.col['k']`: column `col` of table `t`), as DataFusion
+                // reads them; only the dots after a call, a subscript or a
+                // parenthesis name fields.
+                let mut naming = matches!(
+                    root.as_ref(),
+                    SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_)
+                );
                 for access in access_chain.iter_mut() {
-                    if let AccessExpr::Dot(SqlExpr::Identifier(id)) = access {
-                        let name = Value::SingleQuotedString(id.value.clone());
-                        *access = AccessExpr::Dot(SqlExpr::Value(name.into()));
+                    match access {
+                        AccessExpr::Dot(SqlExpr::Identifier(_)) if naming => {}
+                        AccessExpr::Dot(SqlExpr::Identifier(id)) => {
+                            let name = Value::SingleQuotedString(id.value.clone());
+                            *access = AccessExpr::Dot(SqlExpr::Value(name.into()));
+                        }
+                        _ => naming = false,
                     }
                 }
             }
