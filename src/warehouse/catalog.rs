@@ -191,11 +191,7 @@ impl WarehouseSchema {
         let mut fresh = BTreeMap::new();
         let mut to_read = Vec::new();
         for meta in metas {
-            let Some(name) = meta
-                .location
-                .filename()
-                .and_then(|f| f.strip_suffix(".json"))
-            else {
+            let Some(name) = Warehouse::entry_name(&meta.location) else {
                 continue;
             };
             let tag = format!("{:?}/{}/{}", meta.e_tag, meta.last_modified, meta.size);

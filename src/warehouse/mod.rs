@@ -162,6 +162,12 @@ impl Warehouse {
         self.path("catalog")
     }
 
+    /// The name of the object a catalog entry at `location` describes
+    /// (`catalog/<name>.json`); `None` for anything else in the folder.
+    pub(crate) fn entry_name(location: &Path) -> Option<&str> {
+        location.filename().and_then(|f| f.strip_suffix(".json"))
+    }
+
     fn entry_path(&self, name: &str) -> Path {
         self.catalog_dir().join(format!("{name}.json").as_str())
     }

@@ -64,11 +64,7 @@ pub async fn vacuum(
     let mut tables: HashSet<String> = HashSet::new();
     let catalog = warehouse.catalog_dir();
     for meta in &list_all(store.as_ref(), &catalog).await? {
-        let Some(name) = meta
-            .location
-            .filename()
-            .and_then(|f| f.strip_suffix(".json"))
-        else {
+        let Some(name) = Warehouse::entry_name(&meta.location) else {
             continue;
         };
         if let Some(Entry::Table { files, .. }) = warehouse.read_entry(name).await? {
