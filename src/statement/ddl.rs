@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit, Schema};
 use datafusion::common::{
     DFSchema, DataFusionError, Result, SchemaError, TableReference, plan_err,
 };
@@ -171,6 +171,7 @@ pub async fn create_table(
         return Ok(());
     }
     unique_column_names(create.input.schema())?;
+    storable_columns(name, create.input.schema())?;
     let defaults = create
         .column_defaults
         .iter()
@@ -244,6 +245,44 @@ fn unique_column_names(schema: &DFSchema) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Refuses, before anything runs or is written, a column whose type a
+/// table's Parquet files cannot hold, rather than failing part-way with
+/// Parquet's "not yet implemented" (#28: never drop what cannot be kept).
+fn storable_columns(name: &str, schema: &DFSchema) -> Result<()> {
+    for field in schema.fields() {
+        if let Some(why) = unstorable(field.data_type()) {
+            return plan_err!(
+                "table '{name}': column '{}' is {}, which a quiver table cannot store: {why}",
+                field.name(),
+                field.data_type()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Why Parquet cannot hold `data_type`, looking inside nested types.
+fn unstorable(data_type: &DataType) -> Option<&'static str> {
+    match data_type {
+        DataType::Interval(IntervalUnit::MonthDayNano) => Some(
+            "Parquet's INTERVAL has milliseconds, not nanoseconds (cast it to a string, or keep its parts as numbers)",
+        ),
+        DataType::Dictionary(_, value) if matches!(value.as_ref(), DataType::Dictionary(..)) => {
+            Some("Parquet has no dictionary of dictionaries (cast it to one dictionary)")
+        }
+        DataType::Dictionary(_, value) => unstorable(value),
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::Map(f, _) => unstorable(f.data_type()),
+        DataType::RunEndEncoded(_, values) => unstorable(values.data_type()),
+        DataType::Struct(fields) => fields.iter().find_map(|f| unstorable(f.data_type())),
+        _ => None,
+    }
 }
 
 /// `stream` with every top-level column declared nullable, but those in
