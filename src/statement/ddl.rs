@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit, Schema};
 use datafusion::common::{
-    DFSchema, DataFusionError, Result, SchemaError, TableReference, plan_err,
+    Constraint, Constraints, DFSchema, DataFusionError, Result, SchemaError, TableReference,
+    plan_err,
 };
 use datafusion::datasource::sink::DataSink;
 use datafusion::execution::SendableRecordBatchStream;
@@ -26,7 +27,7 @@ use quiver_engine::store::objects::check_name;
 use crate::warehouse::catalog::create_external;
 use crate::warehouse::secrets;
 use crate::warehouse::table::TableSink;
-use crate::warehouse::{Entry, WarehouseSchema, WriteMode, now};
+use crate::warehouse::{Declared, Entry, Key, WarehouseSchema, WriteMode, now};
 
 /// Runs `plan` when it is DDL that persists in the warehouse (`CREATE
 /// TABLE`, `VIEW`, `EXTERNAL TABLE` and `DROP` of the default schema's
@@ -177,6 +178,7 @@ pub async fn create_table(
         .iter()
         .map(|(column, expr)| Ok((column.clone(), expr_to_sql(expr)?.to_string())))
         .collect::<Result<BTreeMap<_, _>>>()?;
+    let keys = keys(&create.constraints, create.input.schema());
     let df = ctx
         .execute_logical_plan(create.input.as_ref().clone())
         .await?;
@@ -194,7 +196,7 @@ pub async fn create_table(
         stream.schema(),
         WriteMode::Replace,
     )
-    .with_defaults(defaults);
+    .with_declared(Declared { defaults, keys });
     sink.write_all(stream, &ctx.task_ctx()).await?;
     schema.invalidate(name);
     Ok(())
@@ -245,6 +247,27 @@ fn unique_column_names(schema: &DFSchema) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The PRIMARY KEY and UNIQUE keys of a CREATE TABLE, by column name.
+fn keys(constraints: &Constraints, schema: &DFSchema) -> Vec<Key> {
+    let names = |positions: &[usize]| {
+        positions
+            .iter()
+            .map(|&i| schema.field(i).name().clone())
+            .collect()
+    };
+    constraints
+        .iter()
+        .map(|c| match c {
+            Constraint::PrimaryKey(positions) => Key::PrimaryKey {
+                columns: names(positions),
+            },
+            Constraint::Unique(positions) => Key::Unique {
+                columns: names(positions),
+            },
+        })
+        .collect()
 }
 
 /// Refuses, before anything runs or is written, a column whose type a

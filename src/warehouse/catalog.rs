@@ -261,9 +261,9 @@ impl WarehouseSchema {
         forget_cached_files(state, name)?;
         match entry {
             Entry::Table {
-                files, defaults, ..
+                files, declared, ..
             } => Ok(Arc::new(
-                WarehouseTable::open(state, Arc::clone(&self.warehouse), name, files, defaults)
+                WarehouseTable::open(state, Arc::clone(&self.warehouse), name, files, declared)
                     .await?,
             )),
             Entry::View { definition, .. } => {

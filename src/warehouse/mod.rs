@@ -51,11 +51,11 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Entry {
     /// A table quiver wrote: its Parquet files, relative to the root, and
-    /// its columns' `DEFAULT`s as SQL expressions.
+    /// what its CREATE declared beyond the columns' types.
     Table {
         files: Vec<String>,
-        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-        defaults: BTreeMap<String, String>,
+        #[serde(flatten)]
+        declared: Declared,
         updated: String,
     },
     /// `CREATE VIEW`: the statement, planned again when the view is used.
@@ -72,6 +72,27 @@ impl Entry {
             Entry::External { .. } => "external table",
         }
     }
+}
+
+/// What a table's CREATE declared that its Parquet files do not hold: column
+/// `DEFAULT`s (SQL expressions) and `PRIMARY KEY` / `UNIQUE` keys. Kept in
+/// the table's catalog entry; writes to an existing table keep them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Declared {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub defaults: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<Key>,
+}
+
+/// A declared key, by column names. As in DataFusion, a key is a promise
+/// the planner relies on (functional dependencies, join and DISTINCT
+/// elimination), not a check made on writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Key {
+    PrimaryKey { columns: Vec<String> },
+    Unique { columns: Vec<String> },
 }
 
 /// Whether a table write adds to the table or replaces its contents.
@@ -203,23 +224,23 @@ impl Warehouse {
 
     /// Publishes `files` (relative to the root) as table `name`'s contents,
     /// added to or replacing what it had. The one atomic step of a write.
-    /// `defaults` are the column defaults of a table being created; a write
-    /// to an existing table (`None`) keeps the ones it has.
+    /// `declared` is what a table being created declares; a write to an
+    /// existing table (`None`) keeps what it has.
     pub async fn publish_table(
         &self,
         name: &str,
         files: Vec<String>,
         mode: WriteMode,
-        defaults: Option<BTreeMap<String, String>>,
+        declared: Option<Declared>,
     ) -> Result<()> {
         let (previous, kept) = match self.read_entry(name).await? {
             Some(Entry::Table {
-                files, defaults, ..
-            }) => (files, defaults),
+                files, declared, ..
+            }) => (files, declared),
             Some(other) if mode == WriteMode::Append => {
                 return plan_err!("cannot write to '{name}': it is a {}", other.kind());
             }
-            _ => (Vec::new(), BTreeMap::new()),
+            _ => (Vec::new(), Declared::default()),
         };
         let all = match mode {
             WriteMode::Append => previous
@@ -231,7 +252,7 @@ impl Warehouse {
         };
         let entry = Entry::Table {
             files: all,
-            defaults: defaults.unwrap_or(kept),
+            declared: declared.unwrap_or(kept),
             updated: now(),
         };
         self.put_entry(name, &entry).await?;
@@ -248,4 +269,46 @@ impl Warehouse {
 
 pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Entries written before keys were kept (`defaults` beside `files`)
+    /// still read, and an entry with keys reads back as written.
+    #[test]
+    fn table_entries_read_old_and_new() {
+        let old = r#"{"kind":"table","files":["tables/t/a/part-0.parquet"],
+            "defaults":{"c":"500"},"updated":"2026-11-01T00:00:00Z"}"#;
+        let Entry::Table { declared, .. } = serde_json::from_str(old).expect("an old entry reads")
+        else {
+            panic!("a table entry");
+        };
+        assert_eq!(declared.defaults.get("c").map(String::as_str), Some("500"));
+        assert!(declared.keys.is_empty());
+
+        let new = Entry::Table {
+            files: vec!["tables/t/b/part-0.parquet".into()],
+            declared: Declared {
+                defaults: BTreeMap::new(),
+                keys: vec![
+                    Key::PrimaryKey {
+                        columns: vec!["x".into()],
+                    },
+                    Key::Unique {
+                        columns: vec!["y".into(), "z".into()],
+                    },
+                ],
+            },
+            updated: now(),
+        };
+        let text = serde_json::to_string(&new).expect("an entry writes");
+        assert!(
+            !text.contains("defaults"),
+            "empty defaults are left out: {text}"
+        );
+        let back: Entry = serde_json::from_str(&text).expect("it reads back");
+        assert_eq!(back, new);
+    }
 }

@@ -2,7 +2,7 @@
 //! catalog entry lists, and the sink that writes new files and publishes them
 //! (`CREATE TABLE ... AS`, `INSERT INTO`, `INSERT OVERWRITE`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -12,7 +12,9 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::config::ParquetOptions;
 use datafusion::common::hash_utils::{RandomState, create_hashes};
-use datafusion::common::{DFSchema, DataFusionError, Result, SchemaExt, not_impl_err};
+use datafusion::common::{
+    Constraint, Constraints, DFSchema, DataFusionError, Result, SchemaExt, not_impl_err,
+};
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::datasource::listing::{
@@ -34,7 +36,7 @@ use quiver_engine::functions::vector::vector_element;
 use quiver_engine::parquet::nan_safe::{NanFreeColumns, NanSafeParquetFormatFactory};
 use quiver_engine::store::objects::RemoveOnDrop;
 
-use super::{Warehouse, WriteMode};
+use super::{Declared, Key, Warehouse, WriteMode};
 
 /// A warehouse table: reads go to the listed files, writes through
 /// [`TableSink`].
@@ -44,18 +46,20 @@ pub struct WarehouseTable {
     warehouse: Arc<Warehouse>,
     inner: ListingTable,
     defaults: HashMap<String, Expr>,
+    constraints: Constraints,
 }
 
 impl WarehouseTable {
     /// Opens table `name` over `files` (relative to the warehouse root). The
     /// schema is read from the first file's footer; every file of a table
-    /// is written with the table's schema.
+    /// is written with the table's schema. `declared` is what its CREATE
+    /// declared (defaults and keys).
     pub async fn open(
         state: &SessionState,
         warehouse: Arc<Warehouse>,
         name: &str,
         files: &[String],
-        defaults: &BTreeMap<String, String>,
+        declared: &Declared,
     ) -> Result<Self> {
         // The format under the session's Parquet settings (`SET
         // datafusion.execution.parquet.pushdown_filters = true`, ...).
@@ -85,7 +89,9 @@ impl WarehouseTable {
             .file_schema
             .ok_or_else(|| DataFusionError::Internal(format!("no schema for table '{name}'")))?;
         let columns = DFSchema::try_from(Arc::clone(&schema))?;
-        let defaults = defaults
+        let constraints = constraints(name, &declared.keys, &columns)?;
+        let defaults = declared
+            .defaults
             .iter()
             .map(|(column, sql)| {
                 let expr = state.create_logical_expr(sql, &columns).map_err(|e| {
@@ -106,8 +112,36 @@ impl WarehouseTable {
             warehouse,
             inner: ListingTable::try_new(config)?,
             defaults,
+            constraints,
         })
     }
+}
+
+/// The keys a table declared, as DataFusion's constraints over the
+/// positions of its columns; a key naming a column the table does not have
+/// is an error (its entry does not match its files).
+fn constraints(name: &str, keys: &[Key], columns: &DFSchema) -> Result<Constraints> {
+    let positions = |key_columns: &[String]| {
+        key_columns
+            .iter()
+            .map(|c| {
+                columns.index_of_column_by_name(None, c).ok_or_else(|| {
+                    DataFusionError::Execution(format!(
+                        "table '{name}' cannot be loaded: its key names column '{c}', which \
+                         its files do not have"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+    };
+    let constraints = keys
+        .iter()
+        .map(|key| match key {
+            Key::PrimaryKey { columns } => positions(columns).map(Constraint::PrimaryKey),
+            Key::Unique { columns } => positions(columns).map(Constraint::Unique),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Constraints::new_unverified(constraints))
 }
 
 #[async_trait]
@@ -122,6 +156,10 @@ impl TableProvider for WarehouseTable {
 
     fn get_column_default(&self, column: &str) -> Option<&Expr> {
         self.defaults.get(column)
+    }
+
+    fn constraints(&self) -> Option<&Constraints> {
+        Some(&self.constraints)
     }
 
     async fn scan(
@@ -167,9 +205,9 @@ pub struct TableSink {
     name: String,
     schema: SchemaRef,
     mode: WriteMode,
-    /// The column defaults of a table being created (see
+    /// What a table being created declares (see
     /// [`Warehouse::publish_table`]).
-    defaults: Option<BTreeMap<String, String>>,
+    declared: Option<Declared>,
 }
 
 impl TableSink {
@@ -179,13 +217,13 @@ impl TableSink {
             name: name.to_string(),
             schema,
             mode,
-            defaults: None,
+            declared: None,
         }
     }
 
-    /// The sink of a table being created with these column defaults (SQL).
-    pub fn with_defaults(mut self, defaults: BTreeMap<String, String>) -> Self {
-        self.defaults = Some(defaults);
+    /// The sink of a table being created with what it declares.
+    pub fn with_declared(mut self, declared: Declared) -> Self {
+        self.declared = Some(declared);
         self
     }
 
@@ -304,7 +342,7 @@ impl DataSink for TableSink {
                 // its entry may have landed.
                 unpublished.disarm();
                 self.warehouse
-                    .publish_table(&self.name, vec![file], self.mode, self.defaults.clone())
+                    .publish_table(&self.name, vec![file], self.mode, self.declared.clone())
                     .await?;
                 Ok(rows)
             }

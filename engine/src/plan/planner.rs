@@ -179,9 +179,20 @@ impl QueryPlanner for QuiverQueryPlanner {
         if let (Some(explain), LogicalPlan::Explain(e)) =
             (plan.downcast_ref::<ExplainExec>(), logical_plan)
             && e.explain_format == ExplainFormat::Indent
+            && explain.stringified_plans().iter().any(|p| {
+                matches!(
+                    p.plan_type,
+                    PlanType::FinalPhysicalPlan
+                        | PlanType::FinalPhysicalPlanWithStats
+                        | PlanType::FinalPhysicalPlanWithSchema
+                )
+            })
         {
             // DataFusion rendered the physical plan before quiver's steps
-            // below: render the plan that would run instead.
+            // below: render the plan that would run instead. Where it shows
+            // no physical plan (`logical_plan_only`, a statement with none,
+            // a plan its physical optimizer refused) there is none to
+            // replace, and planning one anyway would fail (#28).
             let runs = self.create_physical_plan(&e.plan, state).await?;
             let config = &state.config_options().explain;
             let show = |stats: bool, schema: bool| {
