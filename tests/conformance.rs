@@ -51,6 +51,9 @@ const SKIPPED: &[&str] = &["spark/", "tpch/", "avro.slt", "encrypted_parquet.slt
 /// The longest a record may take before it counts as hung.
 const RECORD_TIMEOUT: Duration = Duration::from_secs(120);
 const ACCEPTED: &str = "tests/conformance/accepted.txt";
+/// Fewer records passing on DataFusion than this means the suite did not
+/// run as it should (20,840 pass with the data the crate ships).
+const MIN_PASSED: usize = 20_000;
 /// The report of a record whose rows came back right but in another order,
 /// from a query with no ORDER BY: accepted under the cause `row-order`
 /// without naming each record, since which ones it hits varies by run.
@@ -109,6 +112,15 @@ fn datafusion_suite() {
     let datafusion = outcomes.pop().expect("two sides");
     let accepted = Accepted::load();
     let summary = compare(&datafusion, &quiver, &accepted);
+    // A suite that did not run (files not found, a side that wrote
+    // nothing) must not pass as one with nothing to report.
+    if std::env::var_os("QUIVER_CONFORMANCE_FILES").is_none() {
+        assert!(
+            summary.passed >= MIN_PASSED,
+            "only {} records passed on DataFusion (expected at least {MIN_PASSED}): the suite did not run",
+            summary.passed
+        );
+    }
     println!(
         "conformance: {} records, {} pass on DataFusion, {} of those fail on quiver: {} accepted, {} unexplained",
         summary.records,
