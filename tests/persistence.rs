@@ -44,6 +44,51 @@ async fn tables_views_and_external_tables_survive_a_restart() {
     assert!(err.to_string().contains("not found"), "{err}");
 }
 
+/// Quoted names with any character are stored escaped: they survive a
+/// restart, do not meet a plain name, and their files stay in the
+/// warehouse's folders whatever the name says (`..`, `/`).
+#[tokio::test]
+async fn quoted_names_survive_a_restart_and_stay_inside_the_warehouse() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    {
+        let s = session(&wh).await;
+        s.sql(r#"create table "foo.bar" as values (1), (2)"#)
+            .await
+            .expect("dotted name");
+        s.sql(r#"create table "../../escape/x" as values (3)"#)
+            .await
+            .expect("name with slashes");
+        s.sql("create table foo as values (10)").await.expect("plain");
+        s.sql(r#"create view "My View" as select * from "foo.bar""#)
+            .await
+            .expect("view");
+    }
+    let s = session(&wh).await;
+    assert_eq!(scalar(&s, r#"select sum(column1) from "foo.bar""#).await, "3");
+    assert_eq!(scalar(&s, r#"select sum(column1) from "../../escape/x""#).await, "3");
+    assert_eq!(scalar(&s, "select sum(column1) from foo").await, "10");
+    assert_eq!(scalar(&s, r#"select count(*) from "My View""#).await, "2");
+    let names = scalar(
+        &s,
+        "select string_agg(table_name, ',' order by table_name) from information_schema.tables \
+         where table_schema = 'public'",
+    )
+    .await;
+    assert_eq!(names, "../../escape/x,My View,foo,foo.bar");
+    for file in walk(dir.path()) {
+        assert!(file.starts_with(&wh), "{} is outside the warehouse", file.display());
+    }
+    s.sql(r#"drop table "../../escape/x""#).await.expect("drop");
+    let s = session(&wh).await;
+    let err = s
+        .sql(r#"select * from "../../escape/x""#)
+        .await
+        .expect_err("dropped");
+    assert!(err.to_string().contains("not found"), "{err}");
+    assert_eq!(scalar(&s, "select sum(column1) from foo").await, "10");
+}
+
 #[tokio::test]
 async fn a_failing_write_leaves_the_old_table() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -22,12 +22,13 @@ use datafusion::sql::sqlparser::ast;
 use datafusion::sql::unparser::expr_to_sql;
 use futures::StreamExt;
 use quiver_engine::error::{already_exists, not_found};
-use quiver_engine::store::objects::check_name;
 
 use crate::warehouse::catalog::create_external;
 use crate::warehouse::secrets;
 use crate::warehouse::table::TableSink;
-use crate::warehouse::{Declared, Entry, Key, WarehouseSchema, WriteMode, now};
+use crate::warehouse::{
+    Declared, Entry, Key, WarehouseSchema, WriteMode, check_object_name, now,
+};
 
 /// Runs `plan` when it is DDL that persists in the warehouse (`CREATE
 /// TABLE`, `VIEW`, `EXTERNAL TABLE` and `DROP` of the default schema's
@@ -135,7 +136,7 @@ fn may_create(
     or_replace: bool,
     if_not_exists: bool,
 ) -> Result<bool> {
-    check_name(kind, name)?;
+    check_object_name(kind, name)?;
     if or_replace && if_not_exists && existing(schema, name).is_some() {
         // DataFusion's word and rule: only an existing object is refused.
         return plan_err!("'IF NOT EXISTS' cannot coexist with 'REPLACE'");

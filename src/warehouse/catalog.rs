@@ -195,11 +195,11 @@ impl WarehouseSchema {
                 continue;
             };
             let tag = format!("{:?}/{}/{}", meta.e_tag, meta.last_modified, meta.size);
-            match known.get(name) {
+            match known.get(&name) {
                 Some(old) if old.tag == tag => {
-                    fresh.insert(name.to_string(), old.clone());
+                    fresh.insert(name, old.clone());
                 }
-                _ => to_read.push((name.to_string(), tag, meta.location)),
+                _ => to_read.push((name, tag, meta.location)),
             }
         }
         let read: Vec<(String, Indexed)> = futures::stream::iter(to_read)

@@ -3,6 +3,14 @@
 //! ```text
 //! <root>/catalog/<name>.json           one entry per table, view or external table
 //! <root>/tables/<name>/<unique>/*.parquet   table data, one folder per write
+//! ```
+//!
+//! `<name>` is the object's name when it is letters, digits and `_` not
+//! starting with a digit; any other name (a quoted `"foo.bar"`) is stored
+//! escaped, as `0` and then the name with every other byte written `-xx`
+//! (see [`stored_name`]).
+//!
+//! ```text
 //! <root>/models/<name>/...             the model store (quiver_engine::store)
 //! ```
 //!
@@ -23,7 +31,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use quiver_engine::ModelStore;
 use quiver_engine::store::durable::DurableStore;
 use quiver_engine::store::objects::{
-    check_name, delete_prefix, get_json, put_json, store_error, unique_name,
+    RESERVED_PREFIX, delete_prefix, get_json, put_json, store_error, unique_name,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -185,12 +193,21 @@ impl Warehouse {
 
     /// The name of the object a catalog entry at `location` describes
     /// (`catalog/<name>.json`); `None` for anything else in the folder.
-    pub(crate) fn entry_name(location: &Path) -> Option<&str> {
-        location.filename().and_then(|f| f.strip_suffix(".json"))
+    pub(crate) fn entry_name(location: &Path) -> Option<String> {
+        location
+            .filename()
+            .and_then(|f| f.strip_suffix(".json"))
+            .and_then(name_from_stored)
     }
 
     fn entry_path(&self, name: &str) -> Path {
-        self.catalog_dir().join(format!("{name}.json").as_str())
+        let stored = stored_name(name);
+        self.catalog_dir().join(format!("{stored}.json").as_str())
+    }
+
+    /// The folder (relative to the root) that holds table `name`'s data.
+    pub(crate) fn table_dir(name: &str) -> String {
+        format!("tables/{}", stored_name(name))
     }
 
     pub async fn read_entry(&self, name: &str) -> Result<Option<Entry>> {
@@ -198,7 +215,7 @@ impl Warehouse {
     }
 
     pub async fn put_entry(&self, name: &str, entry: &Entry) -> Result<()> {
-        check_name("table", name)?;
+        check_object_name("table", name)?;
         put_json(self.store.as_ref(), &self.entry_path(name), entry).await
     }
 
@@ -212,14 +229,14 @@ impl Warehouse {
             }
         }
         if let Some(Entry::Table { .. }) = entry {
-            delete_prefix(self.store.as_ref(), &self.path(&format!("tables/{name}"))).await?;
+            delete_prefix(self.store.as_ref(), &self.path(&Self::table_dir(name))).await?;
         }
         Ok(entry)
     }
 
     /// A fresh folder for one write of table `name`, relative to the root.
     pub fn new_write_dir(&self, name: &str) -> String {
-        format!("tables/{name}/{}", unique_name())
+        format!("{}/{}", Self::table_dir(name), unique_name())
     }
 
     /// Publishes `files` (relative to the root) as table `name`'s contents,
@@ -271,9 +288,129 @@ pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// The longest stored name: a file name holds 255 bytes, and the catalog
+/// entry adds `.json`.
+const MAX_STORED_NAME: usize = 240;
+
+/// Whether `name` is stored as it is: letters, digits and `_`, not starting
+/// with a digit (every name quiver accepted before quoted names).
+fn is_plain(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The form of a table or view name in the warehouse's folders: a plain
+/// name as it is; any other as `0` (no plain name starts with a digit) and
+/// then the name with every byte other than a letter, digit or `_` written
+/// `-xx` in lowercase hex. Safe as one path segment on every object store
+/// and file system: no `/`, `.`, `%` or upper-case escapes.
+pub fn stored_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if is_plain(name) {
+        return name.into();
+    }
+    let mut out = String::with_capacity(name.len() + 1);
+    out.push('0');
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("-{b:02x}"));
+        }
+    }
+    out.into()
+}
+
+/// The name a stored name stands for; `None` for a file name quiver did not
+/// write (it is then not a catalog entry).
+pub fn name_from_stored(stored: &str) -> Option<String> {
+    if is_plain(stored) {
+        return Some(stored.to_string());
+    }
+    let escaped = stored.strip_prefix('0')?;
+    let mut bytes = Vec::with_capacity(escaped.len());
+    let mut rest = escaped.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'-' {
+            let hex = std::str::from_utf8(tail.get(..2)?).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = &tail[2..];
+        } else if b.is_ascii_alphanumeric() || b == b'_' {
+            bytes.push(b);
+            rest = tail;
+        } else {
+            return None;
+        }
+    }
+    let name = String::from_utf8(bytes).ok()?;
+    // Only the one encoding of a name is its entry.
+    (stored_name(&name) == stored).then_some(name)
+}
+
+/// Checks that `name` can name a table or view: any non-empty name (quoted
+/// names may hold any character; they are stored escaped), short enough to
+/// be a file name, and not one of quiver's own.
+pub fn check_object_name(kind: &str, name: &str) -> Result<()> {
+    if name.is_empty() {
+        return plan_err!("{kind} name must not be empty");
+    }
+    if name.starts_with(RESERVED_PREFIX) {
+        return plan_err!(
+            "{kind} name '{name}' is not allowed: names starting with {RESERVED_PREFIX} are \
+             quiver's own (it reads bound parameters and ingested batches through them)"
+        );
+    }
+    if stored_name(name).len() > MAX_STORED_NAME {
+        return plan_err!(
+            "{kind} name '{name}' is too long: at most {MAX_STORED_NAME} bytes as stored \
+             (a character other than a letter, digit or _ takes 3)"
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Plain names are stored as they are (so older warehouses still read);
+    /// any other name round-trips through an escaped form that is one safe
+    /// path segment and never a plain name.
+    #[test]
+    fn names_are_stored_safely_and_read_back() {
+        assert_eq!(stored_name("title_vectors2"), "title_vectors2");
+        for name in [
+            "foo.bar",
+            "foo.bar.baz",
+            "Foo Bar",
+            "1abc",
+            "a/b/../c",
+            "..",
+            "%2e",
+            "-",
+            "0",
+            "naïve",
+            "tab\tle",
+        ] {
+            let stored = stored_name(name);
+            assert!(stored.starts_with('0'), "{name} -> {stored}");
+            assert!(
+                stored
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+                "{name} -> {stored}"
+            );
+            assert_eq!(name_from_stored(&stored).as_deref(), Some(name));
+        }
+        for foreign in ["", "foo.bar", "0foo.bar", "0-2", "0-zz", "0-61", "README"] {
+            let back = name_from_stored(foreign);
+            assert!(back.is_none() || foreign == "README", "{foreign:?} -> {back:?}");
+        }
+        assert!(check_object_name("table", "foo.bar").is_ok());
+        assert!(check_object_name("table", "").is_err());
+        assert!(check_object_name("table", "__quiver_params").is_err());
+        assert!(check_object_name("table", &".".repeat(100)).is_err());
+    }
 
     /// Entries written before keys were kept (`defaults` beside `files`)
     /// still read, and an entry with keys reads back as written.

@@ -67,8 +67,8 @@ pub async fn vacuum(
         let Some(name) = Warehouse::entry_name(&meta.location) else {
             continue;
         };
-        if let Some(Entry::Table { files, .. }) = warehouse.read_entry(name).await? {
-            tables.insert(name.to_string());
+        if let Some(Entry::Table { files, .. }) = warehouse.read_entry(&name).await? {
+            tables.insert(Warehouse::table_dir(&name));
             listed.extend(files);
         }
     }
@@ -80,8 +80,8 @@ pub async fn vacuum(
         if meta.last_modified >= cutoff || listed.contains(&path) {
             continue;
         }
-        let table = path.split('/').nth(1).unwrap_or_default();
-        let reason = if tables.contains(table) {
+        let table = path.split('/').take(2).collect::<Vec<_>>().join("/");
+        let reason = if tables.contains(&table) {
             "table file no entry lists"
         } else {
             "data of a table that does not exist"
