@@ -59,14 +59,22 @@ async fn quoted_names_survive_a_restart_and_stay_inside_the_warehouse() {
         s.sql(r#"create table "../../escape/x" as values (3)"#)
             .await
             .expect("name with slashes");
-        s.sql("create table foo as values (10)").await.expect("plain");
+        s.sql("create table foo as values (10)")
+            .await
+            .expect("plain");
         s.sql(r#"create view "My View" as select * from "foo.bar""#)
             .await
             .expect("view");
     }
     let s = session(&wh).await;
-    assert_eq!(scalar(&s, r#"select sum(column1) from "foo.bar""#).await, "3");
-    assert_eq!(scalar(&s, r#"select sum(column1) from "../../escape/x""#).await, "3");
+    assert_eq!(
+        scalar(&s, r#"select sum(column1) from "foo.bar""#).await,
+        "3"
+    );
+    assert_eq!(
+        scalar(&s, r#"select sum(column1) from "../../escape/x""#).await,
+        "3"
+    );
     assert_eq!(scalar(&s, "select sum(column1) from foo").await, "10");
     assert_eq!(scalar(&s, r#"select count(*) from "My View""#).await, "2");
     let names = scalar(
@@ -77,7 +85,11 @@ async fn quoted_names_survive_a_restart_and_stay_inside_the_warehouse() {
     .await;
     assert_eq!(names, "../../escape/x,My View,foo,foo.bar");
     for file in walk(dir.path()) {
-        assert!(file.starts_with(&wh), "{} is outside the warehouse", file.display());
+        assert!(
+            file.starts_with(&wh),
+            "{} is outside the warehouse",
+            file.display()
+        );
     }
     s.sql(r#"drop table "../../escape/x""#).await.expect("drop");
     let s = session(&wh).await;
@@ -87,6 +99,46 @@ async fn quoted_names_survive_a_restart_and_stay_inside_the_warehouse() {
         .expect_err("dropped");
     assert!(err.to_string().contains("not found"), "{err}");
     assert_eq!(scalar(&s, "select sum(column1) from foo").await, "10");
+}
+
+/// An external table's partitions are what its CREATE found: a restart
+/// does not infer them again over files written since.
+#[tokio::test]
+async fn external_partitions_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let data = dir.path().join("data");
+    {
+        let s = session(&wh).await;
+        for (year, v) in [(2024, 1), (2025, 2)] {
+            s.sql(&format!(
+                "copy (select {v} as v) to '{}/year={year}/part.parquet'",
+                data.display()
+            ))
+            .await
+            .expect("copy");
+        }
+        s.sql(&format!(
+            "create external table parted stored as parquet location '{}/'",
+            data.display()
+        ))
+        .await
+        .expect("create");
+    }
+    std::fs::copy(
+        data.join("year=2024/part.parquet"),
+        data.join("stray.parquet"),
+    )
+    .expect("a stray file at the root");
+    let s = session(&wh).await;
+    assert_eq!(
+        scalar(
+            &s,
+            "select string_agg(concat(year, ':', v), ',' order by year) from parted"
+        )
+        .await,
+        "2024:1,2025:2"
+    );
 }
 
 #[tokio::test]

@@ -23,12 +23,10 @@ use datafusion::sql::unparser::expr_to_sql;
 use futures::StreamExt;
 use quiver_engine::error::{already_exists, not_found};
 
-use crate::warehouse::catalog::create_external;
+use crate::warehouse::catalog::{create_external, partition_names};
 use crate::warehouse::secrets;
 use crate::warehouse::table::TableSink;
-use crate::warehouse::{
-    Declared, Entry, Key, WarehouseSchema, WriteMode, check_object_name, now,
-};
+use crate::warehouse::{Declared, Entry, Key, WarehouseSchema, WriteMode, check_object_name, now};
 
 /// Runs `plan` when it is DDL that persists in the warehouse (`CREATE
 /// TABLE`, `VIEW`, `EXTERNAL TABLE` and `DROP` of the default schema's
@@ -368,9 +366,10 @@ pub async fn create_external_table(
     if !may_create(schema, name, kind, create.or_replace, create.if_not_exists)? {
         return Ok(());
     }
-    create_external(&ctx.state(), create).await?;
+    let table = create_external(&ctx.state(), create, None).await?;
     let entry = Entry::External {
         definition: text.to_string(),
+        partitions: partition_names(table.as_ref()),
         updated: now(),
     };
     schema.warehouse().put_entry(name, &entry).await?;

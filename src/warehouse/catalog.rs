@@ -14,10 +14,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{SchemaProvider, Session};
-use datafusion::common::{DataFusionError, Result, TableReference};
+use datafusion::common::{DFSchema, DataFusionError, Result, TableReference};
 use datafusion::datasource::TableProvider;
+use datafusion::datasource::listing::{ListingTable, ListingTableConfig};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
 use datafusion::prelude::SessionContext;
@@ -280,7 +282,11 @@ impl WarehouseSchema {
                     ))),
                 }
             }
-            Entry::External { definition, .. } => {
+            Entry::External {
+                definition,
+                partitions,
+                ..
+            } => {
                 match quiver_engine::plan::sql::plan_sql(state, definition).await {
                     Ok(LogicalPlan::Ddl(DdlStatement::CreateExternalTable(cmd))) => {
                         // A stored entry is checked like a new statement:
@@ -290,12 +296,14 @@ impl WarehouseSchema {
                                 policy.check(&format!("external table '{name}'"), location)?;
                             }
                         }
-                        create_external(state, &cmd).await.map_err(|e| {
-                            DataFusionError::Plan(format!(
-                                "external table '{name}' cannot be opened: {}",
-                                e.strip_backtrace()
-                            ))
-                        })
+                        create_external(state, &cmd, partitions.as_deref())
+                            .await
+                            .map_err(|e| {
+                                DataFusionError::Plan(format!(
+                                    "external table '{name}' cannot be opened: {}",
+                                    e.strip_backtrace()
+                                ))
+                            })
                     }
                     Ok(_) => Err(DataFusionError::Internal(format!(
                         "the definition of '{name}' is not a CREATE EXTERNAL TABLE"
@@ -307,13 +315,35 @@ impl WarehouseSchema {
     }
 }
 
+/// The partition columns of an external table DataFusion opened (a listing
+/// table: files in folders); `None` for a table of another kind.
+pub fn partition_names(table: &dyn TableProvider) -> Option<Vec<String>> {
+    let listing = table.downcast_ref::<ListingTable>()?;
+    Some(
+        listing
+            .options()
+            .table_partition_cols
+            .iter()
+            .map(|(name, _)| name.clone())
+            .collect(),
+    )
+}
+
 /// Opens an external table as DataFusion would, after giving DataFusion the
 /// object store its location needs (built from the environment and the
 /// statement's `aws.*` / `gcp.*` / `azure.*` options, which are removed from
 /// what the file format sees).
+///
+/// `partitions` are the partition columns the table's CREATE settled on,
+/// when it is opened again from its stored definition: DataFusion infers
+/// and checks partitions when a table is created, against the folders as
+/// they are then, and never after; a table opened again takes them as they
+/// were, whatever was written since (a stray file at the root, another
+/// table's folders beside its own).
 pub async fn create_external(
     state: &SessionState,
     cmd: &CreateExternalTable,
+    partitions: Option<&[String]>,
 ) -> Result<Arc<dyn TableProvider>> {
     let mut cmd = cmd.clone();
     // The definition a table shows (information_schema, SHOW CREATE).
@@ -347,7 +377,55 @@ pub async fn create_external(
                 .join(", ")
         ))
     })?;
-    factory.create(state as &dyn Session, &cmd).await
+    let Some(partitions) = partitions else {
+        return factory.create(state as &dyn Session, &cmd).await;
+    };
+    // The factory without partitions and without inferring any, so that it
+    // neither infers nor checks them; the settled ones are then added.
+    let mut plain_state = state.clone();
+    plain_state
+        .config_mut()
+        .options_mut()
+        .execution
+        .listing_table_factory_infer_partitions = false;
+    let declared = Arc::clone(cmd.schema.inner());
+    let mut plain = cmd.clone();
+    plain.table_partition_cols.clear();
+    if !declared.fields().is_empty() {
+        let files: Vec<usize> = (0..declared.fields().len())
+            .filter(|&i| !partitions.contains(declared.field(i).name()))
+            .collect();
+        plain.schema = Arc::new(DFSchema::try_from(declared.project(&files)?)?);
+    }
+    let table = factory.create(&plain_state as &dyn Session, &plain).await?;
+    if partitions.is_empty() {
+        return Ok(table);
+    }
+    let Some(listing) = table.downcast_ref::<ListingTable>() else {
+        return Ok(table);
+    };
+    // Typed as DataFusion types them: as declared, else dictionary strings.
+    let columns = partitions
+        .iter()
+        .map(|name| {
+            let data_type = match declared.field_with_name(name) {
+                Ok(field) => field.data_type().clone(),
+                Err(_) => {
+                    DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8))
+                }
+            };
+            (name.clone(), data_type)
+        })
+        .collect();
+    let config = ListingTableConfig::new_with_multi_paths(listing.table_paths().clone())
+        .with_listing_options(listing.options().clone().with_table_partition_cols(columns))
+        .with_schema(listing.schema());
+    let reopened = ListingTable::try_new(config)?
+        .with_cache(state.runtime_env().cache_manager.get_file_statistic_cache())
+        .with_definition(cmd.definition.clone())
+        .with_constraints(cmd.constraints.clone())
+        .with_column_defaults(cmd.column_defaults.clone());
+    Ok(Arc::new(reopened))
 }
 
 #[async_trait]

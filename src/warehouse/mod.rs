@@ -69,7 +69,17 @@ pub enum Entry {
     /// `CREATE VIEW`: the statement, planned again when the view is used.
     View { definition: String, updated: String },
     /// `CREATE EXTERNAL TABLE`: the statement; the data is the user's.
-    External { definition: String, updated: String },
+    /// `partitions` are the partition columns its CREATE settled on
+    /// (declared or inferred from the folders then): opening it again takes
+    /// them as they are, as DataFusion's table would, and does not infer or
+    /// check them again over what was written since. `None` in entries
+    /// written before they were kept.
+    External {
+        definition: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partitions: Option<Vec<String>>,
+        updated: String,
+    },
 }
 
 impl Entry {
@@ -404,7 +414,10 @@ mod tests {
         }
         for foreign in ["", "foo.bar", "0foo.bar", "0-2", "0-zz", "0-61", "README"] {
             let back = name_from_stored(foreign);
-            assert!(back.is_none() || foreign == "README", "{foreign:?} -> {back:?}");
+            assert!(
+                back.is_none() || foreign == "README",
+                "{foreign:?} -> {back:?}"
+            );
         }
         assert!(check_object_name("table", "foo.bar").is_ok());
         assert!(check_object_name("table", "").is_err());
