@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit, Schema};
+use datafusion::common::config::ConfigOptions;
 use datafusion::common::{
     Constraint, Constraints, DFSchema, DataFusionError, Result, SchemaError, TableReference,
     plan_err,
@@ -38,9 +39,12 @@ pub async fn run_in_warehouse(
     text: &str,
     plan: LogicalPlan,
 ) -> Result<Option<LogicalPlan>> {
+    // Names resolve as DataFusion resolves them: a bare or partial name in
+    // the session's default catalog and schema, which SET may change.
+    let options = ctx.copied_config().options().clone();
     match plan {
         LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) if !create.temporary => {
-            if let Some(name) = warehouse_name(&create.name).map(str::to_string) {
+            if let Some(name) = warehouse_name(&create.name, &options).map(str::to_string) {
                 let not_null = declared_not_null(text);
                 create_table(ctx, schema, &name, create, &not_null).await?;
                 return Ok(None);
@@ -50,7 +54,7 @@ pub async fn run_in_warehouse(
             ))))
         }
         LogicalPlan::Ddl(DdlStatement::CreateView(create)) if !create.temporary => {
-            if let Some(name) = warehouse_name(&create.name).map(str::to_string) {
+            if let Some(name) = warehouse_name(&create.name, &options).map(str::to_string) {
                 create_view(schema, &name, create, text).await?;
                 return Ok(None);
             }
@@ -58,7 +62,7 @@ pub async fn run_in_warehouse(
         }
         LogicalPlan::Ddl(DdlStatement::CreateExternalTable(mut create)) => {
             if !create.temporary
-                && let Some(name) = warehouse_name(&create.name).map(str::to_string)
+                && let Some(name) = warehouse_name(&create.name, &options).map(str::to_string)
             {
                 create_external_table(ctx, schema, &name, &create, text).await?;
                 return Ok(None);
@@ -70,24 +74,24 @@ pub async fn run_in_warehouse(
             ))))
         }
         LogicalPlan::Ddl(DdlStatement::DropTable(stmt)) => {
-            if let Some(name) = warehouse_name(&stmt.name)
-                && drop(schema, name, false).await?
-            {
-                return Ok(None);
-            }
-            if !stmt.if_exists && !schema.is_session_table(stmt.name.table()) {
-                return Err(missing(schema, "table", stmt.name.table()));
+            if let Some(name) = warehouse_name(&stmt.name, &options) {
+                if drop(schema, name, false).await? {
+                    return Ok(None);
+                }
+                if !stmt.if_exists && !schema.is_session_table(name) {
+                    return Err(missing(schema, "table", name));
+                }
             }
             Ok(Some(LogicalPlan::Ddl(DdlStatement::DropTable(stmt))))
         }
         LogicalPlan::Ddl(DdlStatement::DropView(stmt)) => {
-            if let Some(name) = warehouse_name(&stmt.name)
-                && drop(schema, name, true).await?
-            {
-                return Ok(None);
-            }
-            if !stmt.if_exists && !schema.is_session_table(stmt.name.table()) {
-                return Err(missing(schema, "view", stmt.name.table()));
+            if let Some(name) = warehouse_name(&stmt.name, &options) {
+                if drop(schema, name, true).await? {
+                    return Ok(None);
+                }
+                if !stmt.if_exists && !schema.is_session_table(name) {
+                    return Err(missing(schema, "view", name));
+                }
             }
             Ok(Some(LogicalPlan::Ddl(DdlStatement::DropView(stmt))))
         }
@@ -102,15 +106,20 @@ fn missing(schema: &WarehouseSchema, kind: &str, name: &str) -> DataFusionError 
     ))
 }
 
-/// The warehouse name of `table` when it names the session's default
-/// schema (`t`, `public.t` or `quiver.public.t`); otherwise `None` and the
-/// statement is DataFusion's alone.
-pub fn warehouse_name(table: &TableReference) -> Option<&str> {
-    let schema_ok = table.schema().is_none_or(|s| s == crate::warehouse::SCHEMA);
-    let catalog_ok = table
+/// The warehouse name of `table` when it names an object of the warehouse
+/// schema, `quiver.public` (`t`, `public.t` or `quiver.public.t` while the
+/// session's defaults are quiver's); otherwise `None` and the statement is
+/// DataFusion's alone (another catalog or schema, or a bare name after
+/// `SET datafusion.catalog.default_schema`).
+pub fn warehouse_name<'a>(table: &'a TableReference, options: &ConfigOptions) -> Option<&'a str> {
+    let catalog = table
         .catalog()
-        .is_none_or(|c| c == crate::warehouse::CATALOG);
-    (schema_ok && catalog_ok).then(|| table.table())
+        .unwrap_or(options.catalog.default_catalog.as_str());
+    let schema = table
+        .schema()
+        .unwrap_or(options.catalog.default_schema.as_str());
+    (catalog == crate::warehouse::CATALOG && schema == crate::warehouse::SCHEMA)
+        .then(|| table.table())
 }
 
 /// What `name` already is in the warehouse, if anything.
@@ -195,7 +204,11 @@ pub async fn create_table(
         stream.schema(),
         WriteMode::Replace,
     )
-    .with_declared(Declared { defaults, keys });
+    .with_declared(Declared {
+        defaults,
+        keys,
+        types: run_end_encoded(&stream.schema()),
+    });
     sink.write_all(stream, &ctx.task_ctx()).await?;
     schema.invalidate(name);
     Ok(())
@@ -285,8 +298,28 @@ fn storable_columns(name: &str, schema: &DFSchema) -> Result<()> {
     Ok(())
 }
 
+/// The run-end encoded columns of `schema` with their types, for the
+/// table's entry: Parquet stores them decoded.
+fn run_end_encoded(schema: &Schema) -> BTreeMap<String, String> {
+    schema
+        .fields()
+        .iter()
+        .filter(|f| matches!(f.data_type(), DataType::RunEndEncoded(..)))
+        .map(|f| (f.name().clone(), f.data_type().to_string()))
+        .collect()
+}
+
 /// Why Parquet cannot hold `data_type`, looking inside nested types.
 fn unstorable(data_type: &DataType) -> Option<&'static str> {
+    match data_type {
+        DataType::RunEndEncoded(_, values) => unstorable_inside(values.data_type()),
+        other => unstorable_inside(other),
+    }
+}
+
+/// Why Parquet cannot hold `data_type` at any depth: a run-end encoded
+/// type is kept (in the table's entry) only as a top-level column.
+fn unstorable_inside(data_type: &DataType) -> Option<&'static str> {
     match data_type {
         DataType::Interval(IntervalUnit::MonthDayNano) => Some(
             "Parquet's INTERVAL has milliseconds, not nanoseconds (cast it to a string, or keep its parts as numbers)",
@@ -294,15 +327,18 @@ fn unstorable(data_type: &DataType) -> Option<&'static str> {
         DataType::Dictionary(_, value) if matches!(value.as_ref(), DataType::Dictionary(..)) => {
             Some("Parquet has no dictionary of dictionaries (cast it to one dictionary)")
         }
-        DataType::Dictionary(_, value) => unstorable(value),
+        DataType::Dictionary(_, value) => unstorable_inside(value),
         DataType::List(f)
         | DataType::LargeList(f)
         | DataType::ListView(f)
         | DataType::LargeListView(f)
         | DataType::FixedSizeList(f, _)
-        | DataType::Map(f, _) => unstorable(f.data_type()),
-        DataType::RunEndEncoded(_, values) => unstorable(values.data_type()),
-        DataType::Struct(fields) => fields.iter().find_map(|f| unstorable(f.data_type())),
+        | DataType::Map(f, _) => unstorable_inside(f.data_type()),
+        DataType::RunEndEncoded(..) => Some(
+            "a run-end encoded type inside a list, struct or dictionary would come back \
+             decoded (decode it with arrow_cast, or make it a top-level column)",
+        ),
+        DataType::Struct(fields) => fields.iter().find_map(|f| unstorable_inside(f.data_type())),
         _ => None,
     }
 }

@@ -93,14 +93,19 @@ impl Entry {
 }
 
 /// What a table's CREATE declared that its Parquet files do not hold: column
-/// `DEFAULT`s (SQL expressions) and `PRIMARY KEY` / `UNIQUE` keys. Kept in
-/// the table's catalog entry; writes to an existing table keep them.
+/// `DEFAULT`s (SQL expressions), `PRIMARY KEY` / `UNIQUE` keys, and the
+/// types of run-end encoded columns (Parquet stores them decoded, and the
+/// Arrow schema in the file says only the values' type). Kept in the
+/// table's catalog entry; writes to an existing table keep them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Declared {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub defaults: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<Key>,
+    /// Column name to its Arrow type, as `DataType`'s text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub types: BTreeMap<String, String>,
 }
 
 /// A declared key, by column names. As in DataFusion, a key is a promise
@@ -438,6 +443,15 @@ mod tests {
         assert_eq!(declared.defaults.get("c").map(String::as_str), Some("500"));
         assert!(declared.keys.is_empty());
 
+        // A run-end encoded type is kept as its text, which reads back.
+        use datafusion::arrow::datatypes::{DataType, Field};
+        let ree = DataType::RunEndEncoded(
+            Arc::new(Field::new("run_ends", DataType::Int32, false)),
+            Arc::new(Field::new("values", DataType::Utf8, true)),
+        );
+        let parsed: DataType = ree.to_string().parse().expect("the type's text parses");
+        assert_eq!(parsed, ree);
+
         let new = Entry::Table {
             files: vec!["tables/t/b/part-0.parquet".into()],
             declared: Declared {
@@ -450,6 +464,7 @@ mod tests {
                         columns: vec!["y".into(), "z".into()],
                     },
                 ],
+                types: BTreeMap::from([("r".to_string(), ree.to_string())]),
             },
             updated: now(),
         };

@@ -2,13 +2,14 @@
 //! catalog entry lists, and the sink that writes new files and publishes them
 //! (`CREATE TABLE ... AS`, `INSERT INTO`, `INSERT OVERWRITE`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::config::ParquetOptions;
 use datafusion::common::hash_utils::{RandomState, create_hashes};
@@ -51,8 +52,9 @@ pub struct WarehouseTable {
 
 impl WarehouseTable {
     /// Opens table `name` over `files` (relative to the warehouse root). The
-    /// schema is read from the first file's footer; every file of a table
-    /// is written with the table's schema. `declared` is what its CREATE
+    /// schema is read from the first file's footer, with the Arrow types it
+    /// was written with; every file of a table is written with the table's
+    /// schema. `declared` is what its CREATE
     /// declared (defaults and keys).
     pub async fn open(
         state: &SessionState,
@@ -75,9 +77,18 @@ impl WarehouseTable {
                 "table '{name}' has no files in its catalog entry"
             )));
         };
+        // The types the table was written with, as its files' Arrow schema
+        // keeps them (`Utf8` stays `Utf8`, a dictionary stays one): not
+        // turned into view types as a Parquet file of unknown origin is.
+        let mut written = state.clone();
+        let parquet = &mut written.config_mut().options_mut().execution.parquet;
+        parquet.schema_force_view_types = false;
+        parquet.binary_as_string = false;
+        let as_written = ListingOptions::new(factory.create(&written, &HashMap::new())?)
+            .with_file_extension(".parquet");
         let schema = ListingTableConfig::new(first.clone())
-            .with_listing_options(options.clone())
-            .infer_schema(state)
+            .with_listing_options(as_written)
+            .infer_schema(&written)
             .await
             .map_err(|e| {
                 DataFusionError::Execution(format!(
@@ -88,6 +99,7 @@ impl WarehouseTable {
             })?
             .file_schema
             .ok_or_else(|| DataFusionError::Internal(format!("no schema for table '{name}'")))?;
+        let schema = with_declared_types(name, schema, &declared.types)?;
         let columns = DFSchema::try_from(Arc::clone(&schema))?;
         let constraints = constraints(name, &declared.keys, &columns)?;
         let defaults = declared
@@ -115,6 +127,40 @@ impl WarehouseTable {
             constraints,
         })
     }
+}
+
+/// `schema` with the types a table's entry keeps for columns whose files
+/// cannot say them (run-end encoded columns, stored decoded): the scan
+/// casts what it reads to them.
+fn with_declared_types(
+    name: &str,
+    schema: SchemaRef,
+    types: &BTreeMap<String, String>,
+) -> Result<SchemaRef> {
+    if types.is_empty() {
+        return Ok(schema);
+    }
+    let fields = schema
+        .fields()
+        .iter()
+        .map(|field| match types.get(field.name()) {
+            Some(text) => {
+                let declared = DataType::from_str(text).map_err(|e| {
+                    DataFusionError::Execution(format!(
+                        "table '{name}' cannot be loaded: the type of column '{}' ({text}) in \
+                         its entry cannot be read: {e}",
+                        field.name()
+                    ))
+                })?;
+                Ok(Arc::new(field.as_ref().clone().with_data_type(declared)))
+            }
+            None => Ok(Arc::clone(field)),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    )))
 }
 
 /// The keys a table declared, as DataFusion's constraints over the
