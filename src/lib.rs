@@ -20,3 +20,15 @@ pub mod statement;
 pub mod warehouse;
 
 pub use session::{QuiverSession, SessionOptions};
+
+/// Names ring as the process's TLS crypto provider, once. tonic and
+/// object_store are built on ring; deltalake's HTTP client builds aws-lc-rs
+/// beside it, and with two built in rustls does not choose on its own (a
+/// TLS server or client then panics). Every warehouse open calls it.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // An error means a provider is installed already: the host's choice.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}

@@ -5,6 +5,7 @@ mod common;
 
 mod cli;
 mod conformance;
+mod delta;
 mod demo;
 mod docs;
 mod engine;

@@ -139,6 +139,7 @@ impl Bound {
     /// Checks the configuration, opens the warehouse and binds the socket.
     /// When this returns, clients can connect to [`Bound::local_addr`].
     pub async fn bind(warehouse: &str, args: &ServeArgs) -> Result<Self> {
+        crate::install_crypto_provider();
         let auth = Auth::from_args(args)?;
         if !args.bind.ip().is_loopback() && !auth.enabled() {
             return Err(DataFusionError::Configuration(format!(

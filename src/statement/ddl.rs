@@ -181,6 +181,7 @@ pub async fn create_table(
     }
     unique_column_names(create.input.schema())?;
     storable_columns(name, create.input.schema())?;
+    crate::warehouse::delta::delta_schema(name, create.input.schema().as_arrow())?;
     let defaults = create
         .column_defaults
         .iter()

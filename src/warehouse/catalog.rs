@@ -31,7 +31,7 @@ use super::location::{self, STORE_OPTION_PREFIXES};
 use super::policy::PathPolicy;
 use super::secrets;
 use super::table::WarehouseTable;
-use super::{Entry, Warehouse};
+use super::{Entry, Warehouse, delta};
 
 /// One indexed catalog entry: the version tag of its document and its
 /// contents, or why they could not be read.
@@ -268,6 +268,24 @@ impl WarehouseSchema {
                 WarehouseTable::open(state, Arc::clone(&self.warehouse), name, files, declared)
                     .await?,
             )),
+            Entry::Delta { declared, .. } => {
+                let table = delta::load(&self.warehouse, name).await?.ok_or_else(|| {
+                    DataFusionError::Execution(format!(
+                        "table '{name}' cannot be loaded: its folder has no Delta log"
+                    ))
+                })?;
+                let files = delta::files(&table, name)?;
+                Ok(Arc::new(
+                    WarehouseTable::open(
+                        state,
+                        Arc::clone(&self.warehouse),
+                        name,
+                        &files,
+                        declared,
+                    )
+                    .await?,
+                ))
+            }
             Entry::View { definition, .. } => {
                 match quiver_engine::plan::sql::plan_sql(state, definition).await {
                     Ok(LogicalPlan::Ddl(DdlStatement::CreateView(view))) => Ok(Arc::new(
@@ -466,11 +484,32 @@ impl SchemaProvider for WarehouseSchema {
             DataFusionError::Execution(format!("'{name}' cannot be loaded: {why}"))
         })?;
         let state = self.state()?;
-        let key = format!("{}|{:x}", indexed.tag, settings_key(&state));
-        if let Some((opened, provider)) = self.providers.lock().map_err(|_| poisoned())?.get(name)
-            && *opened == key
+        let mut key = format!("{}|{:x}", indexed.tag, settings_key(&state));
+        let cached = self
+            .providers
+            .lock()
+            .map_err(|_| poisoned())?
+            .get(name)
+            .cloned();
+        if let Entry::Delta { .. } = entry {
+            // Writes commit to the table's log, not its entry: a table is
+            // opened again when its log has a newer version, here or by
+            // another process (one listing of the log from the version
+            // opened last).
+            let from = cached
+                .as_ref()
+                .and_then(|(k, _)| k.rsplit_once("|v"))
+                .and_then(|(_, v)| v.parse::<i64>().ok())
+                .unwrap_or(0);
+            let version = delta::latest_version(&self.warehouse, name, from)
+                .await?
+                .unwrap_or(-1);
+            key = format!("{key}|v{version}");
+        }
+        if let Some((opened, provider)) = cached
+            && opened == key
         {
-            return Ok(Some(Arc::clone(provider)));
+            return Ok(Some(provider));
         }
         // Planning a view's or external table's own definition asks for its
         // name again (DataFusion resolves every name in a statement), and a

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! <root>/catalog/<name>.json           one entry per table, view or external table
+//! <root>/tables/<name>/_delta_log/     a table's Delta log (module `delta`)
 //! <root>/tables/<name>/<unique>/*.parquet   table data, one folder per write
 //! ```
 //!
@@ -14,11 +15,13 @@
 //! <root>/models/<name>/...             the model store (quiver_engine::store)
 //! ```
 //!
-//! A write puts its Parquet files in a new folder and then publishes them by
-//! one atomic `put` of the table's catalog entry, which lists the table's
-//! files. A statement that fails or is killed half-way leaves the previous
-//! entry, and so the previous contents, in place; two processes writing the
-//! same table each publish a complete entry and the last one wins.
+//! A write puts its Parquet files in a new folder and then commits them to
+//! the table's Delta log, one atomic put of the next version. A statement
+//! that fails or is killed half-way leaves the previous version in place;
+//! two processes appending to one table both land, and of two replacing it
+//! the last one wins. Tables written before Delta have an entry listing
+//! their files (`Entry::Table`); they are read as they are and become Delta
+//! tables at their first write.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -42,6 +45,7 @@ pub const CATALOG: &str = "quiver";
 pub const SCHEMA: &str = "public";
 
 pub mod catalog;
+pub mod delta;
 pub mod location;
 pub mod policy;
 pub mod secrets;
@@ -66,6 +70,15 @@ pub enum Entry {
         declared: Declared,
         updated: String,
     },
+    /// A Delta Lake table quiver wrote, at `tables/<name>/`: its files and
+    /// history are its `_delta_log/`'s; the entry names it and keeps what
+    /// its CREATE declared. Written when the table is created, not by
+    /// later writes (which commit to the log).
+    Delta {
+        #[serde(flatten)]
+        declared: Declared,
+        updated: String,
+    },
     /// `CREATE VIEW`: the statement, planned again when the view is used.
     View { definition: String, updated: String },
     /// `CREATE EXTERNAL TABLE`: the statement; the data is the user's.
@@ -85,7 +98,7 @@ pub enum Entry {
 impl Entry {
     pub fn kind(&self) -> &'static str {
         match self {
-            Entry::Table { .. } => "table",
+            Entry::Table { .. } | Entry::Delta { .. } => "table",
             Entry::View { .. } => "view",
             Entry::External { .. } => "external table",
         }
@@ -140,6 +153,7 @@ impl Warehouse {
     /// Opens the warehouse at `location` (a path or URL), creating a local
     /// one on first use, and checks that it can be listed.
     pub async fn open(location: &str) -> Result<Arc<Self>> {
+        crate::install_crypto_provider();
         let loc = location::parse(location, &HashMap::new())?;
         let warehouse = Arc::new(Self {
             url: loc.url,
@@ -243,7 +257,7 @@ impl Warehouse {
                 Err(e) => return Err(store_error(format!("dropping '{name}'"), e)),
             }
         }
-        if let Some(Entry::Table { .. }) = entry {
+        if let Some(Entry::Table { .. } | Entry::Delta { .. }) = entry {
             delete_prefix(self.store.as_ref(), &self.path(&Self::table_dir(name))).await?;
         }
         Ok(entry)
@@ -254,46 +268,38 @@ impl Warehouse {
         format!("{}/{}", Self::table_dir(name), unique_name())
     }
 
-    /// Publishes `files` (relative to the root) as table `name`'s contents,
-    /// added to or replacing what it had. The one atomic step of a write.
-    /// `declared` is what a table being created declares; a write to an
-    /// existing table (`None`) keeps what it has.
+    /// Commits `file` (written under the table's folder) to table `name`,
+    /// added to or replacing what it had: the one atomic step of a write
+    /// (a Delta commit). `declared` is what a table being created declares;
+    /// a write to an existing table (`None`) keeps what it has. A table of
+    /// the layout before Delta becomes a Delta table at its first write.
     pub async fn publish_table(
         &self,
         name: &str,
-        files: Vec<String>,
+        file: &delta::WrittenFile,
         mode: WriteMode,
+        schema: &datafusion::arrow::datatypes::Schema,
         declared: Option<Declared>,
     ) -> Result<()> {
-        let (previous, kept) = match self.read_entry(name).await? {
+        let entry = self.read_entry(name).await?;
+        let (old_layout, kept) = match &entry {
             Some(Entry::Table {
                 files, declared, ..
-            }) => (files, declared),
+            }) => (files.clone(), declared.clone()),
+            Some(Entry::Delta { declared, .. }) => (Vec::new(), declared.clone()),
             Some(other) if mode == WriteMode::Append => {
                 return plan_err!("cannot write to '{name}': it is a {}", other.kind());
             }
             _ => (Vec::new(), Declared::default()),
         };
-        let all = match mode {
-            WriteMode::Append => previous
-                .iter()
-                .cloned()
-                .chain(files.iter().cloned())
-                .collect(),
-            WriteMode::Replace => files.clone(),
-        };
-        let entry = Entry::Table {
-            files: all,
-            declared: declared.unwrap_or(kept),
-            updated: now(),
-        };
-        self.put_entry(name, &entry).await?;
-        if mode == WriteMode::Replace {
-            // The old files are no longer referenced; failing to remove them
-            // wastes space but loses nothing.
-            for old in previous.iter().filter(|f| !files.contains(f)) {
-                let _ = self.store.delete(&self.path(old)).await;
-            }
+        delta::commit(self, name, file, mode, schema, &old_layout).await?;
+        let is_delta = matches!(entry, Some(Entry::Delta { .. }));
+        if !is_delta || declared.is_some() {
+            let entry = Entry::Delta {
+                declared: declared.unwrap_or(kept),
+                updated: now(),
+            };
+            self.put_entry(name, &entry).await?;
         }
         Ok(())
     }

@@ -33,10 +33,12 @@ use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::parquet::schema::types::ColumnPath;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::StreamExt;
+use object_store::ObjectStoreExt;
 use quiver_engine::functions::vector::vector_element;
 use quiver_engine::parquet::nan_safe::{NanFreeColumns, NanSafeParquetFormatFactory};
-use quiver_engine::store::objects::RemoveOnDrop;
+use quiver_engine::store::objects::{RemoveOnDrop, store_error};
 
+use super::delta::WrittenFile;
 use super::{Declared, Key, Warehouse, WriteMode};
 
 /// A warehouse table: reads go to the listed files, writes through
@@ -384,11 +386,30 @@ impl DataSink for TableSink {
         );
         match self.write_file(data, &file, options).await {
             Ok(rows) => {
-                // A publish that fails half-way leaves the folder to VACUUM:
-                // its entry may have landed.
+                let size = self
+                    .warehouse
+                    .store()
+                    .head(&self.warehouse.path(&file))
+                    .await
+                    .map_err(|e| store_error(format!("table '{}': {file}", self.name), e))?
+                    .size;
+                // A commit that fails half-way leaves the folder to VACUUM:
+                // its log entry may have landed.
                 unpublished.disarm();
+                let table_dir = format!("{}/", Warehouse::table_dir(&self.name));
+                let written = WrittenFile {
+                    path: file.strip_prefix(&table_dir).unwrap_or(&file).to_string(),
+                    size,
+                    rows,
+                };
                 self.warehouse
-                    .publish_table(&self.name, vec![file], self.mode, self.declared.clone())
+                    .publish_table(
+                        &self.name,
+                        &written,
+                        self.mode,
+                        &self.schema,
+                        self.declared.clone(),
+                    )
                     .await?;
                 Ok(rows)
             }

@@ -6,6 +6,9 @@
 //! process that is killed cannot, and leaves
 //! - table files no catalog entry lists (an unpublished write, files an
 //!   `INSERT OVERWRITE` replaced, the data of a table whose entry is gone),
+//!   and of a Delta table the files no version needs that was current
+//!   within the retention period (an uncommitted write, files replaced or
+//!   removed before it),
 //! - model files no published version refers to
 //!   ([`ModelStore::unreferenced`]),
 //! - on a local disk, staging files (`<name>#<digits>`) of puts and uploads
@@ -26,7 +29,7 @@ use object_store::{ObjectMeta, ObjectStoreExt};
 use quiver_engine::ModelStore;
 use quiver_engine::store::objects::{list_all, store_error};
 
-use super::{Entry, Warehouse};
+use super::{Entry, Warehouse, delta};
 
 /// One object `VACUUM` removed (or, in a dry run, would remove).
 #[derive(Debug, Clone, PartialEq)]
@@ -62,14 +65,24 @@ pub async fn vacuum(
 
     let mut listed: HashSet<String> = HashSet::new();
     let mut tables: HashSet<String> = HashSet::new();
+    // Delta tables: what no version within the retention period needs.
+    let mut delta_tables: HashSet<String> = HashSet::new();
+    let mut removable: HashSet<String> = HashSet::new();
     let catalog = warehouse.catalog_dir();
     for meta in &list_all(store.as_ref(), &catalog).await? {
         let Some(name) = Warehouse::entry_name(&meta.location) else {
             continue;
         };
-        if let Some(Entry::Table { files, .. }) = warehouse.read_entry(&name).await? {
-            tables.insert(Warehouse::table_dir(&name));
-            listed.extend(files);
+        match warehouse.read_entry(&name).await? {
+            Some(Entry::Table { files, .. }) => {
+                tables.insert(Warehouse::table_dir(&name));
+                listed.extend(files);
+            }
+            Some(Entry::Delta { .. }) => {
+                delta_tables.insert(Warehouse::table_dir(&name));
+                removable.extend(delta::unreferenced(warehouse, &name, cutoff).await?);
+            }
+            _ => {}
         }
     }
 
@@ -81,6 +94,15 @@ pub async fn vacuum(
             continue;
         }
         let table = path.split('/').take(2).collect::<Vec<_>>().join("/");
+        if delta_tables.contains(&table) {
+            if removable.contains(&path) {
+                found.push((
+                    meta,
+                    "table file no version within the retention period reads",
+                ));
+            }
+            continue;
+        }
         let reason = if tables.contains(&table) {
             "table file no entry lists"
         } else {

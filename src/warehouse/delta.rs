@@ -1,0 +1,331 @@
+//! Managed tables as Delta Lake tables (#24).
+//!
+//! Each table quiver writes is a Delta table at `<root>/tables/<name>/`:
+//! its `_delta_log/` and its Parquet files, which quiver writes itself with
+//! its own settings (row groups, pages, page index, NaN-safe statistics) and
+//! commits with deltalake-core. A commit is one atomic put of the next log
+//! entry (`PutMode::Create`: a hard link on a local disk, `If-None-Match`
+//! on S3), so two writers never both take a version: the loser sees the
+//! conflict, and an append is retried on top of the winner's version.
+//! Reads list the files of the newest snapshot and scan them as Parquet,
+//! so quiver's scan work (top-k seeding, TABLESAMPLE SYSTEM, the
+//! list-column decoder, NaN-safe statistics) stays.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::common::{DataFusionError, Result};
+use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
+use deltalake_core::kernel::{Action, Add, StructType};
+use deltalake_core::logstore::{LogStoreRef, logstore_factories};
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use url::Url;
+
+use super::{Warehouse, WriteMode};
+
+/// One Parquet file a write put under the table's folder.
+#[derive(Debug, Clone)]
+pub struct WrittenFile {
+    /// Relative to the table's folder.
+    pub path: String,
+    pub size: u64,
+    pub rows: u64,
+}
+
+/// How many times a write whose commit lost a race to another writer's
+/// tries again on top of the newer version.
+const COMMIT_ATTEMPTS: usize = 20;
+
+/// A Delta error as quiver reports it, naming the table.
+pub fn delta_error(name: &str, e: DeltaTableError) -> DataFusionError {
+    DataFusionError::Execution(format!("table '{name}': {e}"))
+}
+
+/// The URL of table `name`'s folder, ending in `/`.
+fn table_url(warehouse: &Warehouse, name: &str) -> Result<Url> {
+    let url = warehouse.file_url(&format!("{}/", Warehouse::table_dir(name)));
+    Url::parse(&url).map_err(|e| DataFusionError::Internal(format!("table URL {url}: {e}")))
+}
+
+/// The log store of table `name`, over the warehouse's own object store.
+fn log_store(warehouse: &Warehouse, name: &str) -> Result<LogStoreRef> {
+    let url = table_url(warehouse, name)?;
+    // deltalake-core knows `file://` and `memory://`; the warehouse's store
+    // does the I/O for any other scheme, with the same default log store.
+    let scheme = Url::parse(&format!("{}://", url.scheme()))
+        .map_err(|e| DataFusionError::Internal(format!("scheme of {url}: {e}")))?;
+    let factories = logstore_factories();
+    if !factories.contains_key(&scheme)
+        && let Some(file) = Url::parse("file://")
+            .ok()
+            .and_then(|f| factories.get(&f).map(|e| Arc::clone(e.value())))
+    {
+        factories.insert(scheme, file);
+    }
+    DeltaTableBuilder::from_url(url.clone())
+        .and_then(|b| {
+            b.with_storage_backend(Arc::clone(warehouse.store()), url)
+                .build_storage()
+        })
+        .map_err(|e| delta_error(name, e))
+}
+
+/// Table `name` at its newest version; `None` when its folder holds no
+/// Delta table (a table of the old layout, or none yet).
+pub async fn load(warehouse: &Warehouse, name: &str) -> Result<Option<DeltaTable>> {
+    let mut table = DeltaTable::new(log_store(warehouse, name)?);
+    match table.load().await {
+        Ok(()) => Ok(Some(table)),
+        Err(DeltaTableError::NotATable(_)) => Ok(None),
+        Err(e) => Err(delta_error(name, e)),
+    }
+}
+
+/// The files of `table`'s snapshot, relative to the warehouse root, in the
+/// order they were written (the snapshot's own order is not), so a table
+/// reads in the order its rows were added, as it did before Delta.
+pub fn files(table: &DeltaTable, name: &str) -> Result<Vec<String>> {
+    let dir = Warehouse::table_dir(name);
+    let snapshot = table.snapshot().map_err(|e| delta_error(name, e))?;
+    let mut out = Vec::new();
+    for file in snapshot.log_data() {
+        if file.deletion_vector_descriptor().is_some() {
+            return Err(DataFusionError::NotImplemented(format!(
+                "table '{name}' has deletion vectors, which quiver's managed tables do not use"
+            )));
+        }
+        let path = format!("{dir}/{}", file.object_store_path());
+        out.push((file.modification_time(), path));
+    }
+    out.sort();
+    Ok(out.into_iter().map(|(_, path)| path).collect())
+}
+
+/// The Delta schema of `schema`: Delta has one string, one binary and one
+/// timestamp type (in UTC or without a zone), so quiver's files keep the
+/// exact Arrow types and the log keeps what other engines read.
+pub fn delta_schema(table: &str, schema: &Schema) -> Result<StructType> {
+    if schema.fields().is_empty() {
+        return Err(DataFusionError::Plan(format!(
+            "table '{table}' has no columns, and a Delta Lake table needs at least one"
+        )));
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_data_type(delta_type(f.data_type())))
+        .collect();
+    let normalised = Schema::new(fields);
+    for field in normalised.fields() {
+        let single = Schema::new(vec![field.as_ref().clone()]);
+        let converted: std::result::Result<StructType, _> = (&single).try_into_kernel();
+        if let Err(e) = converted {
+            return Err(DataFusionError::Plan(format!(
+                "table '{table}': column '{}' is {}, which a Delta Lake table cannot hold ({e}); \
+                 cast it to a type Delta has",
+                field.name(),
+                schema
+                    .field_with_name(field.name())
+                    .map(|f| f.data_type().to_string())
+                    .unwrap_or_default()
+            )));
+        }
+    }
+    (&normalised)
+        .try_into_kernel()
+        .map_err(|e| DataFusionError::Plan(format!("table '{table}': {e}")))
+}
+
+/// The type the Delta log names for `data_type`, at any depth.
+fn delta_type(data_type: &DataType) -> DataType {
+    let field =
+        |f: &Arc<Field>| Arc::new(f.as_ref().clone().with_data_type(delta_type(f.data_type())));
+    match data_type {
+        DataType::Timestamp(_, Some(_)) => {
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        }
+        DataType::Timestamp(_, None) => DataType::Timestamp(TimeUnit::Microsecond, None),
+        DataType::RunEndEncoded(_, values) => delta_type(values.data_type()),
+        DataType::Dictionary(_, values) => delta_type(values),
+        DataType::List(f) => DataType::List(field(f)),
+        DataType::LargeList(f) => DataType::LargeList(field(f)),
+        DataType::ListView(f) => DataType::ListView(field(f)),
+        DataType::LargeListView(f) => DataType::LargeListView(field(f)),
+        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(field(f), *n),
+        DataType::Map(f, sorted) => DataType::Map(field(f), *sorted),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(field).collect()),
+        other => other.clone(),
+    }
+}
+
+fn add_action(file: &WrittenFile) -> Action {
+    Action::Add(Add {
+        path: file.path.clone(),
+        size: file.size as i64,
+        modification_time: chrono::Utc::now().timestamp_millis(),
+        data_change: true,
+        stats: Some(format!("{{\"numRecords\":{}}}", file.rows)),
+        ..Default::default()
+    })
+}
+
+/// Commits `file` to table `name`: added to its rows, or replacing them
+/// (and its schema). `old_layout` are the files of a table of the layout
+/// before Delta (relative to the root): an append keeps them, converting the
+/// table; a replace leaves them to VACUUM.
+pub async fn commit(
+    warehouse: &Warehouse,
+    name: &str,
+    file: &WrittenFile,
+    mode: WriteMode,
+    schema: &Schema,
+    old_layout: &[String],
+) -> Result<()> {
+    let store = log_store(warehouse, name)?;
+    let dir = format!("{}/", Warehouse::table_dir(name));
+    for attempt in 1..=COMMIT_ATTEMPTS {
+        let mut table = DeltaTable::new(Arc::clone(&store));
+        let existing = match table.load().await {
+            Ok(()) => true,
+            Err(DeltaTableError::NotATable(_)) => false,
+            Err(e) => return Err(delta_error(name, e)),
+        };
+        let result = match (existing, mode) {
+            (true, WriteMode::Append) => {
+                let snapshot = table.snapshot().map_err(|e| delta_error(name, e))?;
+                // With the post-commit hook: a checkpoint every 100
+                // versions, so opening the table stays quick.
+                CommitBuilder::from(CommitProperties::default())
+                    .with_actions(vec![add_action(file)])
+                    .build(
+                        Some(snapshot as &dyn TableReference),
+                        Arc::clone(&store),
+                        DeltaOperation::Write {
+                            mode: SaveMode::Append,
+                            partition_by: None,
+                            predicate: None,
+                        },
+                    )
+                    .await
+                    .map(|_| ())
+            }
+            _ => {
+                // A new table, a converted one, or one replaced: its schema
+                // and, for a replace, the removal of every current file.
+                let mut actions = vec![add_action(file)];
+                if mode == WriteMode::Append {
+                    for old in old_layout {
+                        let relative = old.strip_prefix(&dir).unwrap_or(old);
+                        let size = warehouse
+                            .store()
+                            .head(&warehouse.path(old))
+                            .await
+                            .map_err(|e| {
+                                quiver_engine::store::objects::store_error(
+                                    format!("table '{name}': reading {old}"),
+                                    e,
+                                )
+                            })?
+                            .size;
+                        actions.push(add_action(&WrittenFile {
+                            path: relative.to_string(),
+                            size,
+                            rows: 0,
+                        }));
+                        if let Some(Action::Add(add)) = actions.last_mut() {
+                            add.stats = None;
+                        }
+                    }
+                }
+                let columns = delta_schema(name, schema)?;
+                table
+                    .create()
+                    .with_log_store(Arc::clone(&store))
+                    .with_table_name(name)
+                    .with_columns(columns.fields().cloned())
+                    .with_save_mode(SaveMode::Overwrite)
+                    .with_actions(actions)
+                    .await
+                    .map(|_| ())
+            }
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err(DeltaTableError::VersionAlreadyExists(_) | DeltaTableError::Transaction { .. })
+                if attempt < COMMIT_ATTEMPTS =>
+            {
+                continue;
+            }
+            Err(e) => return Err(delta_error(name, e)),
+        }
+    }
+    Err(DataFusionError::Execution(format!(
+        "table '{name}': the write could not be committed after {COMMIT_ATTEMPTS} attempts, \
+         other writers kept committing first"
+    )))
+}
+
+/// The newest version of table `name`, starting the search at `from`;
+/// `None` when it is not a Delta table.
+pub async fn latest_version(warehouse: &Warehouse, name: &str, from: i64) -> Result<Option<i64>> {
+    let store = log_store(warehouse, name)?;
+    match store.get_latest_version(from.max(0) as u64).await {
+        Ok(v) => Ok(Some(v as i64)),
+        Err(DeltaTableError::NotATable(_) | DeltaTableError::InvalidVersion(_)) => Ok(None),
+        Err(e) => Err(delta_error(name, e)),
+    }
+}
+
+/// Every file of table `name`'s folder that VACUUM may remove: not in the
+/// newest snapshot, not in the log, and not removed more recently than
+/// `cutoff` (a reader of an older version may still read it).
+pub async fn unreferenced(
+    warehouse: &Warehouse,
+    name: &str,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<String>> {
+    let Some(table) = load(warehouse, name).await? else {
+        return Ok(Vec::new());
+    };
+    let dir = Warehouse::table_dir(name);
+    let snapshot = table.snapshot().map_err(|e| delta_error(name, e))?;
+    let mut keep: std::collections::HashSet<String> = snapshot
+        .log_data()
+        .into_iter()
+        .map(|f| format!("{dir}/{}", f.object_store_path()))
+        .collect();
+    let cutoff_ms = cutoff.timestamp_millis();
+    let log = table.log_store();
+    let tombstones: Vec<_> = snapshot
+        .all_tombstones(log.as_ref())
+        .try_collect()
+        .await
+        .map_err(|e| delta_error(name, e))?;
+    for t in tombstones {
+        if t.deletion_timestamp().unwrap_or(0) > cutoff_ms {
+            keep.insert(format!("{dir}/{}", t.path()));
+        }
+    }
+    let listed =
+        quiver_engine::store::objects::list_all(warehouse.store().as_ref(), &warehouse.path(&dir))
+            .await?;
+    let root = warehouse.path("");
+    Ok(listed
+        .into_iter()
+        .filter(|meta| meta.last_modified < cutoff)
+        .filter_map(|meta| {
+            let relative: String = meta
+                .location
+                .prefix_match(&root)?
+                .map(|p| p.as_ref().to_string())
+                .collect::<Vec<_>>()
+                .join("/");
+            let in_log = relative.starts_with(&format!("{dir}/_delta_log/"));
+            (!in_log && !keep.contains(&relative)).then_some(relative)
+        })
+        .collect())
+}

@@ -1,0 +1,230 @@
+//! Managed tables are Delta Lake tables (#24): other engines read them,
+//! concurrent appends all land, replaced files stay until VACUUM, and
+//! tables of the layout before Delta are read and converted.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::common::{quiver, quiver_bin, scalar, session, stderr};
+
+/// The commits in a table's log.
+fn log_versions(table: &Path) -> usize {
+    std::fs::read_dir(table.join("_delta_log"))
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}
+
+/// The Python that the tests' venv set up (scripts/test), or, outside it,
+/// `None` and a note; under CI its absence is a failure.
+fn test_python() -> Option<String> {
+    let python = std::env::var("QUIVER_TEST_PYTHON").ok();
+    if python.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "QUIVER_TEST_PYTHON must be set under CI (scripts/test sets it)"
+        );
+        eprintln!("QUIVER_TEST_PYTHON is not set: the Python deltalake reader was not run");
+    }
+    python
+}
+
+#[tokio::test]
+async fn tables_are_delta_tables_that_deltalake_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let s = session(&wh).await;
+    s.sql(
+        "create table t as select value as id, concat('row ', value) as label, \
+         value * 0.5 as x, to_timestamp_seconds(value) as at from generate_series(1, 1000)",
+    )
+    .await
+    .expect("create");
+    s.sql("insert into t values (1001, NULL, 0.25, NULL)")
+        .await
+        .expect("insert");
+    s.sql("create table r as select 1 as v")
+        .await
+        .expect("create r");
+    s.sql("insert overwrite r select 2 as v")
+        .await
+        .expect("overwrite");
+    let table = wh.join("tables/t");
+    assert_eq!(log_versions(&table), 2, "a create and an append");
+    assert_eq!(log_versions(&wh.join("tables/r")), 2);
+    assert_eq!(scalar(&s, "select sum(v) from r").await, "2");
+
+    let Some(python) = test_python() else {
+        return;
+    };
+    let script = r#"
+import json, sys
+from deltalake import DeltaTable
+t = DeltaTable(sys.argv[1]).to_pyarrow_table()
+r = DeltaTable(sys.argv[2]).to_pyarrow_table()
+print(json.dumps({
+    "version": DeltaTable(sys.argv[1]).version(),
+    "rows": t.num_rows,
+    "ids": sum(t.column("id").to_pylist()),
+    "null_labels": t.column("label").null_count,
+    "x": sum(v for v in t.column("x").to_pylist() if v is not None),
+    "columns": t.column_names,
+    "r": r.column("v").to_pylist(),
+}))
+"#;
+    let out = Command::new(&python)
+        .args(["-c", script])
+        .arg(&table)
+        .arg(wh.join("tables/r"))
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the reader printed JSON");
+    assert_eq!(got["version"], 1);
+    assert_eq!(got["rows"], 1001);
+    assert_eq!(
+        got["ids"].to_string(),
+        scalar(&s, "select sum(id) from t").await
+    );
+    assert_eq!(got["null_labels"], 1);
+    assert_eq!(
+        got["x"].as_f64().expect("x"),
+        scalar(&s, "select sum(x) from t")
+            .await
+            .parse::<f64>()
+            .expect("a number")
+    );
+    assert_eq!(
+        got["columns"],
+        serde_json::json!(["id", "label", "x", "at"])
+    );
+    assert_eq!(got["r"], serde_json::json!([2]));
+}
+
+/// Two processes appending to one table at once: every row lands (each
+/// commit that loses a race is retried on the winner's version).
+#[tokio::test]
+async fn concurrent_appends_all_land() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let out = quiver(&wh, &["-c", "create table t as select 0 as writer, 0 as n"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let script = |w: usize| {
+        (0..8)
+            .map(|i| {
+                format!(
+                    "insert into t select {w} as writer, value + {i} * 1000 as n \
+                     from generate_series(1, 1000);"
+                )
+            })
+            .collect::<String>()
+    };
+    let writers: Vec<_> = (1..=2)
+        .map(|w| {
+            Command::new(quiver_bin())
+                .arg("--warehouse")
+                .arg(&wh)
+                .args(["-c", &script(w)])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for w in writers {
+        let out = w.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let s = session(&wh).await;
+    assert_eq!(scalar(&s, "select count(*) from t").await, "16001");
+    assert_eq!(
+        scalar(&s, "select count(distinct (writer, n)) from t").await,
+        "16001"
+    );
+    assert_eq!(log_versions(&wh.join("tables/t")), 17);
+}
+
+/// A replaced table's files stay for readers of older versions until
+/// VACUUM's retention period has passed.
+#[tokio::test]
+async fn replaced_files_stay_until_vacuum() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let s = session(&wh).await;
+    s.sql("create table t as select 1 as v")
+        .await
+        .expect("create");
+    s.sql("insert overwrite t select 2 as v")
+        .await
+        .expect("overwrite");
+    s.sql("create or replace table t as select 'three' as w")
+        .await
+        .expect("replace");
+    assert_eq!(scalar(&s, "select w from t").await, "three");
+    let parquet = |wh: &Path| {
+        crate::persistence::walk(&wh.join("tables/t"))
+            .into_iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
+            .count()
+    };
+    assert_eq!(parquet(&wh), 3);
+    let kept = s.sql("vacuum dry run").await.expect("dry run");
+    assert_eq!(kept.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+    s.sql("vacuum retain 0 hours").await.expect("vacuum");
+    assert_eq!(parquet(&wh), 1);
+    assert_eq!(scalar(&s, "select w from t").await, "three");
+    assert_eq!(log_versions(&wh.join("tables/t")), 3);
+}
+
+/// A table of the layout before Delta (an entry listing its files) is read
+/// as it is, and becomes a Delta table, keeping its rows, at its first
+/// write.
+#[tokio::test]
+async fn old_layout_tables_are_read_and_converted() {
+    use datafusion::arrow::array::{Int64Array, RecordBatch};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)])),
+        vec![Arc::new(Int64Array::from(vec![1, 2, 3]))],
+    )
+    .expect("batch");
+    let file = wh.join("tables/old/0001-write/part-0.parquet");
+    std::fs::create_dir_all(file.parent().expect("folder")).expect("mkdir");
+    std::fs::write(
+        &file,
+        quiver_engine::store::objects::parquet_bytes(&batch).expect("parquet"),
+    )
+    .expect("write");
+    std::fs::create_dir_all(wh.join("catalog")).expect("mkdir");
+    std::fs::write(
+        wh.join("catalog/old.json"),
+        r#"{"kind": "table", "files": ["tables/old/0001-write/part-0.parquet"],
+            "updated": "2026-11-01T00:00:00Z"}"#,
+    )
+    .expect("entry");
+
+    let s = session(&wh).await;
+    assert_eq!(scalar(&s, "select sum(v) from old").await, "6");
+    s.sql("insert into old values (4)").await.expect("insert");
+    assert_eq!(log_versions(&wh.join("tables/old")), 1);
+    let entry = std::fs::read_to_string(wh.join("catalog/old.json")).expect("entry");
+    assert!(entry.contains(r#""kind": "delta""#), "{entry}");
+    let s = session(&wh).await;
+    assert_eq!(scalar(&s, "select sum(v) from old").await, "10");
+    s.sql("vacuum retain 0 hours").await.expect("vacuum");
+    assert_eq!(scalar(&s, "select sum(v) from old").await, "10");
+}
