@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use quiver::QuiverSession;
 
@@ -19,6 +19,29 @@ pub fn quiver(warehouse: &Path, args: &[&str]) -> Output {
         .env_remove("QUIVER_WAREHOUSE")
         .output()
         .expect("the quiver binary runs")
+}
+
+/// Runs one `quiver -c <script>` process per script, all at once, and
+/// checks that each succeeded.
+pub fn quiver_at_once(warehouse: &Path, scripts: &[String]) {
+    let children: Vec<_> = scripts
+        .iter()
+        .map(|script| {
+            Command::new(quiver_bin())
+                .arg("--warehouse")
+                .arg(warehouse)
+                .args(["-c", script])
+                .env_remove("QUIVER_WAREHOUSE")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("the quiver binary starts")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
 }
 
 pub fn stdout(o: &Output) -> String {

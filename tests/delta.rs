@@ -3,9 +3,9 @@
 //! tables of the layout before Delta are read and converted.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::common::{quiver, quiver_bin, scalar, session, stderr};
+use crate::common::{quiver, quiver_at_once, scalar, session, stderr};
 
 /// The commits in a table's log.
 fn log_versions(table: &Path) -> usize {
@@ -129,22 +129,7 @@ async fn concurrent_appends_all_land() {
             })
             .collect::<String>()
     };
-    let writers: Vec<_> = (1..=2)
-        .map(|w| {
-            Command::new(quiver_bin())
-                .arg("--warehouse")
-                .arg(&wh)
-                .args(["-c", &script(w)])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn")
-        })
-        .collect();
-    for w in writers {
-        let out = w.wait_with_output().expect("wait");
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
+    quiver_at_once(&wh, &[script(1), script(2)]);
     let s = session(&wh).await;
     assert_eq!(scalar(&s, "select count(*) from t").await, "16001");
     assert_eq!(

@@ -5,7 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{quiver, quiver_bin, scalar, session, stderr};
+use crate::common::{quiver, quiver_at_once, quiver_bin, scalar, session, stderr};
 
 #[tokio::test]
 async fn tables_views_and_external_tables_survive_a_restart() {
@@ -301,27 +301,15 @@ pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 async fn concurrent_writers_never_tear_a_table() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wh = dir.path().join("wh");
-    let writers: Vec<_> = (1..=2)
+    let scripts: Vec<String> = (1..=2)
         .map(|w| {
-            Command::new(quiver_bin())
-                .arg("--warehouse")
-                .arg(&wh)
-                .args([
-                    "-c",
-                    &format!(
-                        "create or replace table t as select {w} as writer, value \
-                         from generate_series(1, 300000)"
-                    ),
-                ])
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn")
+            format!(
+                "create or replace table t as select {w} as writer, value \
+                 from generate_series(1, 300000)"
+            )
         })
         .collect();
-    for w in writers {
-        let out = w.wait_with_output().expect("wait");
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
+    quiver_at_once(&wh, &scripts);
     let s = session(&wh).await;
     assert_eq!(scalar(&s, "select count(*) from t").await, "300000");
     assert_eq!(
