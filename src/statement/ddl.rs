@@ -181,7 +181,6 @@ pub async fn create_table(
     }
     unique_column_names(create.input.schema())?;
     storable_columns(name, create.input.schema())?;
-    crate::warehouse::delta::delta_schema(name, create.input.schema().as_arrow())?;
     let defaults = create
         .column_defaults
         .iter()
@@ -284,7 +283,7 @@ fn keys(constraints: &Constraints, schema: &DFSchema) -> Vec<Key> {
 }
 
 /// Refuses, before anything runs or is written, a column whose type a
-/// table's Parquet files cannot hold, rather than failing part-way with
+/// table's Parquet files or Delta log cannot hold, rather than failing part-way with
 /// Parquet's "not yet implemented" (#28: never drop what cannot be kept).
 fn storable_columns(name: &str, schema: &DFSchema) -> Result<()> {
     for field in schema.fields() {
@@ -296,7 +295,8 @@ fn storable_columns(name: &str, schema: &DFSchema) -> Result<()> {
             );
         }
     }
-    Ok(())
+    // And what the table's Delta log cannot describe.
+    crate::warehouse::delta::delta_schema(name, schema.as_arrow()).map(|_| ())
 }
 
 /// The run-end encoded columns of `schema` with their types, for the

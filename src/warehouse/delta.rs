@@ -17,7 +17,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::common::{DataFusionError, Result};
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
-use deltalake_core::kernel::{Action, Add, StructType};
+use deltalake_core::kernel::{Action, Add, StructField, StructType};
 use deltalake_core::logstore::{LogStoreRef, logstore_factories};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
@@ -33,7 +33,9 @@ pub struct WrittenFile {
     /// Relative to the table's folder.
     pub path: String,
     pub size: u64,
-    pub rows: u64,
+    /// `None` for a file of a table converted from the old layout, whose
+    /// row count quiver does not read to convert it.
+    pub rows: Option<u64>,
 }
 
 /// How many times a write whose commit lost a race to another writer's
@@ -114,30 +116,23 @@ pub fn delta_schema(table: &str, schema: &Schema) -> Result<StructType> {
             "table '{table}' has no columns, and a Delta Lake table needs at least one"
         )));
     }
-    let fields: Vec<Field> = schema
+    // Field by field, so that an error names the column.
+    let fields = schema
         .fields()
         .iter()
-        .map(|f| f.as_ref().clone().with_data_type(delta_type(f.data_type())))
-        .collect();
-    let normalised = Schema::new(fields);
-    for field in normalised.fields() {
-        let single = Schema::new(vec![field.as_ref().clone()]);
-        let converted: std::result::Result<StructType, _> = (&single).try_into_kernel();
-        if let Err(e) = converted {
-            return Err(DataFusionError::Plan(format!(
-                "table '{table}': column '{}' is {}, which a Delta Lake table cannot hold ({e}); \
-                 cast it to a type Delta has",
-                field.name(),
-                schema
-                    .field_with_name(field.name())
-                    .map(|f| f.data_type().to_string())
-                    .unwrap_or_default()
-            )));
-        }
-    }
-    (&normalised)
-        .try_into_kernel()
-        .map_err(|e| DataFusionError::Plan(format!("table '{table}': {e}")))
+        .map(|f| {
+            let named = f.as_ref().clone().with_data_type(delta_type(f.data_type()));
+            (&named).try_into_kernel().map_err(|e| {
+                DataFusionError::Plan(format!(
+                    "table '{table}': column '{}' is {}, which a Delta Lake table cannot hold \
+                     ({e}); cast it to a type Delta has",
+                    f.name(),
+                    f.data_type()
+                ))
+            })
+        })
+        .collect::<Result<Vec<StructField>>>()?;
+    StructType::try_new(fields).map_err(|e| DataFusionError::Plan(format!("table '{table}': {e}")))
 }
 
 /// The type the Delta log names for `data_type`, at any depth.
@@ -168,7 +163,7 @@ fn add_action(file: &WrittenFile) -> Action {
         size: file.size as i64,
         modification_time: chrono::Utc::now().timestamp_millis(),
         data_change: true,
-        stats: Some(format!("{{\"numRecords\":{}}}", file.rows)),
+        stats: file.rows.map(|n| format!("{{\"numRecords\":{n}}}")),
         ..Default::default()
     })
 }
@@ -234,11 +229,8 @@ pub async fn commit(
                         actions.push(add_action(&WrittenFile {
                             path: relative.to_string(),
                             size,
-                            rows: 0,
+                            rows: None,
                         }));
-                        if let Some(Action::Add(add)) = actions.last_mut() {
-                            add.stats = None;
-                        }
                     }
                 }
                 let columns = delta_schema(name, schema)?;

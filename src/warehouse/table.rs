@@ -400,7 +400,7 @@ impl DataSink for TableSink {
                 let written = WrittenFile {
                     path: file.strip_prefix(&table_dir).unwrap_or(&file).to_string(),
                     size,
-                    rows,
+                    rows: Some(rows),
                 };
                 self.warehouse
                     .publish_table(
