@@ -56,8 +56,8 @@ impl WarehouseTable {
     /// Opens table `name` over `files` (relative to the warehouse root). The
     /// schema is read from the first file's footer, with the Arrow types it
     /// was written with; every file of a table is written with the table's
-    /// schema. `declared` is what its CREATE
-    /// declared (defaults and keys).
+    /// schema. `declared` is what its CREATE declared (defaults, keys, and
+    /// the types of run-end encoded columns).
     pub async fn open(
         state: &SessionState,
         warehouse: Arc<Warehouse>,
