@@ -291,6 +291,16 @@ impl QuiverSession {
     /// Runs `plan`: warehouse DDL through the warehouse
     /// ([`ddl::run_in_warehouse`]), everything else through DataFusion.
     async fn run(&self, text: &str, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
+        if let LogicalPlan::Dml(dml) = &plan
+            && statement::dml::changes_in_place(&dml.op)
+        {
+            let options = self.ctx.copied_config().options().clone();
+            if let Some(name) = ddl::warehouse_name(&dml.table_name, &options)
+                && let Some(count) = statement::dml::run(&self.ctx, &self.schema, name, dml).await?
+            {
+                return Ok(batches_stream(vec![count]));
+            }
+        }
         match ddl::run_in_warehouse(&self.ctx, &self.schema, text, plan).await? {
             Some(plan) => self.run_plan(plan).await,
             None => Ok(batches_stream(vec![])),

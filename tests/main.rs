@@ -7,6 +7,7 @@ mod cli;
 mod conformance;
 mod delta;
 mod demo;
+mod dml;
 mod docs;
 mod engine;
 mod flight;

@@ -14,6 +14,7 @@ use crate::warehouse::policy::PathPolicy;
 
 pub mod create;
 pub mod ddl;
+pub mod dml;
 pub mod model;
 pub mod params;
 pub mod vacuum;

@@ -16,8 +16,10 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::common::{DataFusionError, Result};
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
-use deltalake_core::kernel::{Action, Add, StructField, StructType};
+use deltalake_core::kernel::transaction::{
+    CommitBuilder, CommitProperties, TableReference, TransactionError,
+};
+use deltalake_core::kernel::{Action, Add, Remove, StructField, StructType};
 use deltalake_core::logstore::{LogStoreRef, logstore_factories};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
@@ -40,7 +42,7 @@ pub struct WrittenFile {
 
 /// How many times a write whose commit lost a race to another writer's
 /// tries again on top of the newer version.
-const COMMIT_ATTEMPTS: usize = 20;
+pub const COMMIT_ATTEMPTS: usize = 20;
 
 /// A Delta error as quiver reports it, naming the table.
 pub fn delta_error(name: &str, e: DeltaTableError) -> DataFusionError {
@@ -87,10 +89,20 @@ pub async fn load(warehouse: &Warehouse, name: &str) -> Result<Option<DeltaTable
     }
 }
 
-/// The files of `table`'s snapshot, relative to the warehouse root, in the
-/// order they were written (the snapshot's own order is not), so a table
-/// reads in the order its rows were added, as it did before Delta.
-pub fn files(table: &DeltaTable, name: &str) -> Result<Vec<String>> {
+/// One data file of a table's snapshot.
+#[derive(Debug, Clone)]
+pub struct DataFile {
+    /// Relative to the warehouse root.
+    pub path: String,
+    /// As the log names it, relative to the table's folder.
+    pub relative: String,
+    pub size: u64,
+}
+
+/// The files of `table`'s snapshot in the order they were written (the
+/// snapshot's own order is not), so a table reads in the order its rows
+/// were added, as it did before Delta.
+pub fn data_files(table: &DeltaTable, name: &str) -> Result<Vec<DataFile>> {
     let dir = Warehouse::table_dir(name);
     let snapshot = table.snapshot().map_err(|e| delta_error(name, e))?;
     let mut out = Vec::new();
@@ -100,11 +112,25 @@ pub fn files(table: &DeltaTable, name: &str) -> Result<Vec<String>> {
                 "table '{name}' has deletion vectors, which quiver's managed tables do not use"
             )));
         }
-        let path = format!("{dir}/{}", file.object_store_path());
-        out.push((file.modification_time(), path));
+        let relative = file.object_store_path().to_string();
+        let data = DataFile {
+            path: format!("{dir}/{relative}"),
+            relative,
+            size: u64::try_from(file.size()).unwrap_or(0),
+        };
+        out.push((file.modification_time(), data.path.clone(), data));
     }
-    out.sort();
-    Ok(out.into_iter().map(|(_, path)| path).collect())
+    out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    Ok(out.into_iter().map(|(_, _, data)| data).collect())
+}
+
+/// The paths of `table`'s snapshot files, relative to the warehouse root,
+/// in the order [`data_files`] gives.
+pub fn files(table: &DeltaTable, name: &str) -> Result<Vec<String>> {
+    Ok(data_files(table, name)?
+        .into_iter()
+        .map(|f| f.path)
+        .collect())
 }
 
 /// The Delta schema of `schema`: Delta has one string, one binary and one
@@ -171,11 +197,12 @@ fn add_action(file: &WrittenFile) -> Action {
 /// Commits `file` to table `name`: added to its rows, or replacing them
 /// (and its schema). `old_layout` are the files of a table of the layout
 /// before Delta (relative to the root): an append keeps them, converting the
-/// table; a replace leaves them to VACUUM.
+/// table (with no `file`: converting it alone); a replace leaves them to
+/// VACUUM.
 pub async fn commit(
     warehouse: &Warehouse,
     name: &str,
-    file: &WrittenFile,
+    file: Option<&WrittenFile>,
     mode: WriteMode,
     schema: &Schema,
     old_layout: &[String],
@@ -195,7 +222,7 @@ pub async fn commit(
                 // With the post-commit hook: a checkpoint every 100
                 // versions, so opening the table stays quick.
                 CommitBuilder::from(CommitProperties::default())
-                    .with_actions(vec![add_action(file)])
+                    .with_actions(file.map(add_action).into_iter().collect())
                     .build(
                         Some(snapshot as &dyn TableReference),
                         Arc::clone(&store),
@@ -211,7 +238,7 @@ pub async fn commit(
             _ => {
                 // A new table, a converted one, or one replaced: its schema
                 // and, for a replace, the removal of every current file.
-                let mut actions = vec![add_action(file)];
+                let mut actions: Vec<Action> = file.map(add_action).into_iter().collect();
                 if mode == WriteMode::Append {
                     for old in old_layout {
                         let relative = old.strip_prefix(&dir).unwrap_or(old);
@@ -259,6 +286,57 @@ pub async fn commit(
         "table '{name}': the write could not be committed after {COMMIT_ATTEMPTS} attempts, \
          other writers kept committing first"
     )))
+}
+
+/// Commits a change that `table`'s snapshot was read for: `removed` files
+/// leave the table, `added` joins it. `Ok(false)` when another writer's
+/// commit since that snapshot conflicts with it (removed a file it read,
+/// or changed the schema): nothing was committed, and the statement must
+/// be run again on the newer snapshot.
+pub async fn commit_change(
+    name: &str,
+    table: &DeltaTable,
+    removed: &[DataFile],
+    added: Option<&WrittenFile>,
+    operation: DeltaOperation,
+) -> Result<bool> {
+    let snapshot = table.snapshot().map_err(|e| delta_error(name, e))?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut actions: Vec<Action> = removed
+        .iter()
+        .map(|f| {
+            Action::Remove(Remove {
+                path: f.relative.clone(),
+                data_change: true,
+                deletion_timestamp: Some(now),
+                extended_file_metadata: Some(true),
+                size: i64::try_from(f.size).ok(),
+                ..Default::default()
+            })
+        })
+        .collect();
+    actions.extend(added.map(add_action));
+    let result = CommitBuilder::from(CommitProperties::default())
+        .with_actions(actions)
+        .build(
+            Some(snapshot as &dyn TableReference),
+            table.log_store(),
+            operation,
+        )
+        .await;
+    match result {
+        Ok(_) => Ok(true),
+        Err(
+            DeltaTableError::VersionAlreadyExists(_)
+            | DeltaTableError::Transaction {
+                source:
+                    TransactionError::CommitConflict(_)
+                    | TransactionError::MaxCommitAttempts(_)
+                    | TransactionError::VersionAlreadyExists(_),
+            },
+        ) => Ok(false),
+        Err(e) => Err(delta_error(name, e)),
+    }
 }
 
 /// The newest version of table `name`, starting the search at `from`;

@@ -48,6 +48,7 @@ pub mod catalog;
 pub mod delta;
 pub mod location;
 pub mod policy;
+pub mod rows;
 pub mod secrets;
 pub mod table;
 pub mod vacuum;
@@ -292,7 +293,7 @@ impl Warehouse {
             }
             _ => (Vec::new(), Declared::default()),
         };
-        delta::commit(self, name, file, mode, schema, &old_layout).await?;
+        delta::commit(self, name, Some(file), mode, schema, &old_layout).await?;
         let is_delta = matches!(entry, Some(Entry::Delta { .. }));
         if !is_delta || declared.is_some() {
             let entry = Entry::Delta {
@@ -302,6 +303,42 @@ impl Warehouse {
             self.put_entry(name, &entry).await?;
         }
         Ok(())
+    }
+}
+
+impl Warehouse {
+    /// Table `name` as a Delta table, converting a table of the layout
+    /// before Delta (whose columns are `schema`) first, as its first write
+    /// would: for statements that change its files in place (DML).
+    pub async fn delta_table(
+        &self,
+        name: &str,
+        schema: &datafusion::arrow::datatypes::Schema,
+    ) -> Result<deltalake_core::DeltaTable> {
+        if let Some(Entry::Table {
+            files, declared, ..
+        }) = self.read_entry(name).await?
+        {
+            delta::commit(self, name, None, WriteMode::Append, schema, &files).await?;
+            let entry = Entry::Delta {
+                declared,
+                updated: now(),
+            };
+            self.put_entry(name, &entry).await?;
+        }
+        delta::load(self, name).await?.ok_or_else(|| {
+            DataFusionError::Execution(format!(
+                "table '{name}' cannot be changed: its folder has no Delta log"
+            ))
+        })
+    }
+
+    /// The URL under which DataFusion finds the warehouse's store (see
+    /// [`Self::register_store`]).
+    pub fn object_store_url(&self) -> Result<datafusion::execution::object_store::ObjectStoreUrl> {
+        datafusion::execution::object_store::ObjectStoreUrl::parse(
+            &self.store_url[..url::Position::BeforePath],
+        )
     }
 }
 

@@ -14,7 +14,8 @@ use datafusion::catalog::Session;
 use datafusion::common::config::ParquetOptions;
 use datafusion::common::hash_utils::{RandomState, create_hashes};
 use datafusion::common::{
-    Constraint, Constraints, DFSchema, DataFusionError, Result, SchemaExt, not_impl_err,
+    Constraint, Constraints, DFSchema, DFSchemaRef, DataFusionError, Result, SchemaExt,
+    not_impl_err,
 };
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::file_format::FileFormatFactory;
@@ -24,7 +25,7 @@ use datafusion::datasource::listing::{
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::execution::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::dml::{InsertOp, MergeIntoClause};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::parquet::arrow::ArrowSchemaConverter;
 use datafusion::parquet::arrow::AsyncArrowWriter;
@@ -38,7 +39,8 @@ use quiver_engine::functions::vector::vector_element;
 use quiver_engine::parquet::nan_safe::{NanFreeColumns, NanSafeParquetFormatFactory};
 use quiver_engine::store::objects::{RemoveOnDrop, store_error};
 
-use super::delta::WrittenFile;
+use super::delta::{DataFile, WrittenFile};
+use super::rows::{FileRows, RowFile};
 use super::{Declared, Key, Warehouse, WriteMode};
 
 /// A warehouse table: reads go to the listed files, writes through
@@ -128,6 +130,28 @@ impl WarehouseTable {
             defaults,
             constraints,
         })
+    }
+}
+
+impl WarehouseTable {
+    /// `files` of this table scanned with where each row lives (see
+    /// [`FileRows`]).
+    pub fn rows(&self, files: &[DataFile], row_numbers: bool) -> Result<FileRows> {
+        let files = files
+            .iter()
+            .map(|f| RowFile {
+                location: self.warehouse.path(&f.path),
+                size: f.size,
+            })
+            .collect();
+        FileRows::try_new(
+            &self.name,
+            self.schema(),
+            Arc::clone(&self.inner.options().format),
+            self.warehouse.object_store_url()?,
+            files,
+            row_numbers,
+        )
     }
 }
 
@@ -227,6 +251,42 @@ impl TableProvider for WarehouseTable {
         self.inner.supports_filters_pushdown(filters)
     }
 
+    /// DML on a warehouse table is run by quiver's session
+    /// ([`crate::statement::dml`]), which reads the whole statement;
+    /// DataFusion's physical planner would pass this only the filters it
+    /// can extract, so it refuses.
+    async fn delete_from(
+        &self,
+        _state: &dyn Session,
+        _filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        dml_refused("DELETE", &self.name)
+    }
+
+    async fn update(
+        &self,
+        _state: &dyn Session,
+        _assignments: Vec<(String, Expr)>,
+        _filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        dml_refused("UPDATE", &self.name)
+    }
+
+    async fn truncate(&self, _state: &dyn Session) -> Result<Arc<dyn ExecutionPlan>> {
+        dml_refused("TRUNCATE", &self.name)
+    }
+
+    async fn merge_into(
+        &self,
+        _state: &dyn Session,
+        _source: Arc<dyn ExecutionPlan>,
+        _merge_schema: DFSchemaRef,
+        _on: Expr,
+        _clauses: Vec<MergeIntoClause>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        dml_refused("MERGE INTO", &self.name)
+    }
+
     async fn insert_into(
         &self,
         _state: &dyn Session,
@@ -243,6 +303,13 @@ impl TableProvider for WarehouseTable {
         let sink = TableSink::new(Arc::clone(&self.warehouse), &self.name, self.schema(), mode);
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
+}
+
+fn dml_refused(what: &str, name: &str) -> Result<Arc<dyn ExecutionPlan>> {
+    not_impl_err!(
+        "{what} on table '{name}' runs through a quiver session, which plans it as a whole; \
+         DataFusion's physical plan of it (as EXPLAIN shows) cannot"
+    )
 }
 
 /// Writes a stream of batches as a new Parquet file of a table and publishes
@@ -274,47 +341,107 @@ impl TableSink {
         self.declared = Some(declared);
         self
     }
+}
 
-    /// Writes `data` to `file` in row groups and pages of the sizes the
-    /// session's `datafusion.execution.parquet` options set
-    /// (`max_row_group_size`, `data_page_row_count_limit`, checked every
-    /// `write_batch_size` rows), with a page index.
-    async fn write_file(
-        &self,
-        mut data: SendableRecordBatchStream,
-        file: &str,
-        options: &ParquetOptions,
-    ) -> Result<u64> {
-        let path = self.warehouse.path(file);
-        let writer =
-            object_store::buffered::BufWriter::new(Arc::clone(self.warehouse.store()), path);
-        let first = data.next().await.transpose()?;
-        let mut props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_max_row_group_row_count(Some(options.max_row_group_size.max(1)))
-            .set_data_page_row_count_limit(options.data_page_row_count_limit.max(1))
-            .set_write_batch_size(options.write_batch_size.max(1));
-        if let Some(first) = &first {
-            for (column, dictionary) in dictionary_choices(first)? {
-                props = props.set_column_dictionary_enabled(column, dictionary);
-            }
-        }
-        let mut parquet =
-            AsyncArrowWriter::try_new(writer, Arc::clone(&self.schema), Some(props.build()))?;
-        let mut rows = 0u64;
-        let mut nan_free = NanFreeColumns::new(&self.schema);
-        let mut data = futures::stream::iter(first.map(Ok)).chain(data);
-        while let Some(batch) = data.next().await {
-            let batch = batch?;
-            rows += batch.num_rows() as u64;
-            nan_free.observe(&batch);
-            parquet.write(&batch).await?;
-        }
-        // Readers may trust the float bounds of the columns listed here.
-        parquet.append_key_value_metadata(nan_free.key_value());
-        parquet.close().await?;
-        Ok(rows)
+/// A file written under a table's folder and not yet committed: removed
+/// when dropped (a statement cancelled, or its commit known not to have
+/// landed) unless [`Unpublished::keep`] is called.
+pub struct Unpublished {
+    pub file: WrittenFile,
+    folder: RemoveOnDrop,
+}
+
+impl Unpublished {
+    /// The file, kept from now on whatever happens to its commit (which may
+    /// land even when it reports an error; VACUUM removes it otherwise).
+    pub fn keep(self) -> WrittenFile {
+        self.folder.disarm();
+        self.file
     }
+
+    /// Removes the file now (its commit did not land).
+    pub async fn remove(self) -> Result<()> {
+        self.folder.remove().await
+    }
+}
+
+/// Writes `data` (of `schema`, the table's) as a new Parquet file in a
+/// fresh folder of table `name`, with quiver's Parquet settings.
+pub async fn write_file(
+    warehouse: &Warehouse,
+    name: &str,
+    schema: &SchemaRef,
+    data: SendableRecordBatchStream,
+    options: &ParquetOptions,
+) -> Result<Unpublished> {
+    let dir = warehouse.new_write_dir(name);
+    let file = format!("{dir}/part-0.parquet");
+    // A statement dropped mid-write (cancelled, timed out, its client
+    // gone) removes what it wrote; its upload is aborted by the store.
+    let folder = RemoveOnDrop::new(Arc::clone(warehouse.store()), warehouse.path(&dir));
+    let rows = match write_parquet(warehouse, schema, data, &file, options).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            // Nothing was published; remove what was written so far.
+            let _ = folder.remove().await;
+            return Err(e);
+        }
+    };
+    let size = warehouse
+        .store()
+        .head(&warehouse.path(&file))
+        .await
+        .map_err(|e| store_error(format!("table '{name}': {file}"), e))?
+        .size;
+    let table_dir = format!("{}/", Warehouse::table_dir(name));
+    Ok(Unpublished {
+        file: WrittenFile {
+            path: file.strip_prefix(&table_dir).unwrap_or(&file).to_string(),
+            size,
+            rows: Some(rows),
+        },
+        folder,
+    })
+}
+
+/// Writes `data` to `file` in row groups and pages of the sizes the
+/// session's `datafusion.execution.parquet` options set
+/// (`max_row_group_size`, `data_page_row_count_limit`, checked every
+/// `write_batch_size` rows), with a page index.
+async fn write_parquet(
+    warehouse: &Warehouse,
+    schema: &SchemaRef,
+    mut data: SendableRecordBatchStream,
+    file: &str,
+    options: &ParquetOptions,
+) -> Result<u64> {
+    let path = warehouse.path(file);
+    let writer = object_store::buffered::BufWriter::new(Arc::clone(warehouse.store()), path);
+    let first = data.next().await.transpose()?;
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(options.max_row_group_size.max(1)))
+        .set_data_page_row_count_limit(options.data_page_row_count_limit.max(1))
+        .set_write_batch_size(options.write_batch_size.max(1));
+    if let Some(first) = &first {
+        for (column, dictionary) in dictionary_choices(first)? {
+            props = props.set_column_dictionary_enabled(column, dictionary);
+        }
+    }
+    let mut parquet = AsyncArrowWriter::try_new(writer, Arc::clone(schema), Some(props.build()))?;
+    let mut rows = 0u64;
+    let mut nan_free = NanFreeColumns::new(schema);
+    let mut data = futures::stream::iter(first.map(Ok)).chain(data);
+    while let Some(batch) = data.next().await {
+        let batch = batch?;
+        rows += batch.num_rows() as u64;
+        nan_free.observe(&batch);
+        parquet.write(&batch).await?;
+    }
+    // Readers may trust the float bounds of the columns listed here.
+    parquet.append_key_value_metadata(nan_free.key_value());
+    parquet.close().await?;
+    Ok(rows)
 }
 
 /// Rows of the first batch below which the writer keeps its default
@@ -375,49 +502,21 @@ impl DataSink for TableSink {
         data: SendableRecordBatchStream,
         context: &Arc<TaskContext>,
     ) -> Result<u64> {
-        let dir = self.warehouse.new_write_dir(&self.name);
-        let file = format!("{dir}/part-0.parquet");
         let options = &context.session_config().options().execution.parquet;
-        // A statement dropped mid-write (cancelled, timed out, its client
-        // gone) removes what it wrote; its upload is aborted by the store.
-        let unpublished = RemoveOnDrop::new(
-            Arc::clone(self.warehouse.store()),
-            self.warehouse.path(&dir),
-        );
-        match self.write_file(data, &file, options).await {
-            Ok(rows) => {
-                let size = self
-                    .warehouse
-                    .store()
-                    .head(&self.warehouse.path(&file))
-                    .await
-                    .map_err(|e| store_error(format!("table '{}': {file}", self.name), e))?
-                    .size;
-                // A commit that fails half-way leaves the folder to VACUUM:
-                // its log entry may have landed.
-                unpublished.disarm();
-                let table_dir = format!("{}/", Warehouse::table_dir(&self.name));
-                let written = WrittenFile {
-                    path: file.strip_prefix(&table_dir).unwrap_or(&file).to_string(),
-                    size,
-                    rows: Some(rows),
-                };
-                self.warehouse
-                    .publish_table(
-                        &self.name,
-                        &written,
-                        self.mode,
-                        &self.schema,
-                        self.declared.clone(),
-                    )
-                    .await?;
-                Ok(rows)
-            }
-            Err(e) => {
-                // Nothing was published; remove what was written so far.
-                let _ = unpublished.remove().await;
-                Err(e)
-            }
-        }
+        let written = write_file(&self.warehouse, &self.name, &self.schema, data, options).await?;
+        let rows = written.file.rows.unwrap_or(0);
+        // A commit that fails half-way leaves the folder to VACUUM: its log
+        // entry may have landed.
+        let file = written.keep();
+        self.warehouse
+            .publish_table(
+                &self.name,
+                &file,
+                self.mode,
+                &self.schema,
+                self.declared.clone(),
+            )
+            .await?;
+        Ok(rows)
     }
 }
