@@ -66,3 +66,45 @@ pub async fn scalar(session: &QuiverSession, sql: &str) -> String {
     datafusion::arrow::util::display::array_value_to_string(batch.column(0), 0)
         .expect("displayable")
 }
+
+/// The Python that the tests' venv set up (scripts/test), or, outside it,
+/// `None` and a note; under CI its absence is a failure.
+pub fn test_python() -> Option<String> {
+    let python = std::env::var("QUIVER_TEST_PYTHON").ok();
+    if python.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "QUIVER_TEST_PYTHON must be set under CI (scripts/test sets it)"
+        );
+        eprintln!("QUIVER_TEST_PYTHON is not set: the Python reader was not run");
+    }
+    python
+}
+
+/// Table `old` (one Int64 column `v` holding 1, 2 and 3) in the layout
+/// before Delta: a catalog entry listing its one Parquet file.
+pub fn old_layout_table(warehouse: &Path) {
+    use datafusion::arrow::array::{Int64Array, RecordBatch};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)])),
+        vec![Arc::new(Int64Array::from(vec![1, 2, 3]))],
+    )
+    .expect("batch");
+    let file = warehouse.join("tables/old/0001-write/part-0.parquet");
+    std::fs::create_dir_all(file.parent().expect("folder")).expect("mkdir");
+    std::fs::write(
+        &file,
+        quiver_engine::store::objects::parquet_bytes(&batch).expect("parquet"),
+    )
+    .expect("write");
+    std::fs::create_dir_all(warehouse.join("catalog")).expect("mkdir");
+    std::fs::write(
+        warehouse.join("catalog/old.json"),
+        r#"{"kind": "table", "files": ["tables/old/0001-write/part-0.parquet"],
+            "updated": "2026-11-01T00:00:00Z"}"#,
+    )
+    .expect("entry");
+}

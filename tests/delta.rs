@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{quiver, quiver_at_once, scalar, session, stderr};
+use crate::common::{
+    old_layout_table, quiver, quiver_at_once, scalar, session, stderr, test_python,
+};
 
 /// The commits in a table's log.
 fn log_versions(table: &Path) -> usize {
@@ -18,20 +20,6 @@ fn log_versions(table: &Path) -> usize {
             .count()
         })
         .unwrap_or(0)
-}
-
-/// The Python that the tests' venv set up (scripts/test), or, outside it,
-/// `None` and a note; under CI its absence is a failure.
-fn test_python() -> Option<String> {
-    let python = std::env::var("QUIVER_TEST_PYTHON").ok();
-    if python.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "QUIVER_TEST_PYTHON must be set under CI (scripts/test sets it)"
-        );
-        eprintln!("QUIVER_TEST_PYTHON is not set: the Python deltalake reader was not run");
-    }
-    python
 }
 
 #[tokio::test]
@@ -63,7 +51,7 @@ async fn tables_are_delta_tables_that_deltalake_reads() {
         return;
     };
     let script = r#"
-import json, sys
+import json, os, sys
 from deltalake import DeltaTable
 t = DeltaTable(sys.argv[1]).to_pyarrow_table()
 r = DeltaTable(sys.argv[2]).to_pyarrow_table()
@@ -76,6 +64,10 @@ print(json.dumps({
     "columns": t.column_names,
     "r": r.column("v").to_pylist(),
 }))
+# deltalake's native threads can abort the interpreter's teardown: leave
+# at once.
+sys.stdout.flush()
+os._exit(0)
 "#;
     let out = Command::new(&python)
         .args(["-c", script])
@@ -176,31 +168,9 @@ async fn replaced_files_stay_until_vacuum() {
 /// write.
 #[tokio::test]
 async fn old_layout_tables_are_read_and_converted() {
-    use datafusion::arrow::array::{Int64Array, RecordBatch};
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    use std::sync::Arc;
-
     let dir = tempfile::tempdir().expect("tempdir");
     let wh = dir.path().join("wh");
-    let batch = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)])),
-        vec![Arc::new(Int64Array::from(vec![1, 2, 3]))],
-    )
-    .expect("batch");
-    let file = wh.join("tables/old/0001-write/part-0.parquet");
-    std::fs::create_dir_all(file.parent().expect("folder")).expect("mkdir");
-    std::fs::write(
-        &file,
-        quiver_engine::store::objects::parquet_bytes(&batch).expect("parquet"),
-    )
-    .expect("write");
-    std::fs::create_dir_all(wh.join("catalog")).expect("mkdir");
-    std::fs::write(
-        wh.join("catalog/old.json"),
-        r#"{"kind": "table", "files": ["tables/old/0001-write/part-0.parquet"],
-            "updated": "2026-11-01T00:00:00Z"}"#,
-    )
-    .expect("entry");
+    old_layout_table(&wh);
 
     let s = session(&wh).await;
     assert_eq!(scalar(&s, "select sum(v) from old").await, "6");

@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{quiver, quiver_at_once, scalar, session, stderr};
+use crate::common::{
+    old_layout_table, quiver, quiver_at_once, scalar, session, stderr, test_python,
+};
 
 /// The actions of commit `version` of the table at `table`: (kind, path).
 fn commit_actions(table: &Path, version: u64) -> Vec<(String, String)> {
@@ -141,15 +143,11 @@ async fn deltalake_reads_what_dml_commits() {
     let expected_sum = scalar(&s, "select sum(id) from t").await;
     let expected_odd = scalar(&s, "select count(*) from t where label = 'odd'").await;
 
-    let Some(python) = std::env::var("QUIVER_TEST_PYTHON").ok() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "QUIVER_TEST_PYTHON must be set under CI (scripts/test sets it)"
-        );
+    let Some(python) = test_python() else {
         return;
     };
     let script = r#"
-import json, sys
+import json, os, sys
 from deltalake import DeltaTable
 d = DeltaTable(sys.argv[1])
 t = d.to_pyarrow_table()
@@ -159,6 +157,10 @@ print(json.dumps({
     "odd": t.column("label").to_pylist().count("odd"),
     "operations": [h["operation"] for h in reversed(d.history())],
 }))
+# deltalake's native threads can abort the interpreter's teardown
+# ("terminate called without an active exception"): leave at once.
+sys.stdout.flush()
+os._exit(0)
 "#;
     let out = Command::new(&python)
         .args(["-c", script])
@@ -231,31 +233,9 @@ async fn dml_racing_appends_loses_no_rows() {
 /// first write would.
 #[tokio::test]
 async fn dml_converts_an_old_layout_table() {
-    use datafusion::arrow::array::{Int64Array, RecordBatch};
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    use std::sync::Arc;
-
     let dir = tempfile::tempdir().expect("tempdir");
     let wh = dir.path().join("wh");
-    let batch = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)])),
-        vec![Arc::new(Int64Array::from(vec![1, 2, 3]))],
-    )
-    .expect("batch");
-    let file = wh.join("tables/old/0001-write/part-0.parquet");
-    std::fs::create_dir_all(file.parent().expect("folder")).expect("mkdir");
-    std::fs::write(
-        &file,
-        quiver_engine::store::objects::parquet_bytes(&batch).expect("parquet"),
-    )
-    .expect("write");
-    std::fs::create_dir_all(wh.join("catalog")).expect("mkdir");
-    std::fs::write(
-        wh.join("catalog/old.json"),
-        r#"{"kind": "table", "files": ["tables/old/0001-write/part-0.parquet"],
-            "updated": "2026-11-01T00:00:00Z"}"#,
-    )
-    .expect("entry");
+    old_layout_table(&wh);
     let s = session(&wh).await;
     assert_eq!(scalar(&s, "delete from old where v = 2").await, "1");
     let entry = std::fs::read_to_string(wh.join("catalog/old.json")).expect("entry");
