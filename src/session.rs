@@ -6,8 +6,6 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
-use datafusion::catalog::CatalogProvider;
-use datafusion::catalog::MemoryCatalogProvider;
 use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::MemoryPool;
@@ -24,6 +22,7 @@ use quiver_engine::models::{NoProgress, ProgressSink};
 
 use crate::statement::{self, ddl, model};
 use crate::warehouse::policy::PathPolicy;
+use crate::warehouse::schemas::WarehouseCatalog;
 use crate::warehouse::{Warehouse, WarehouseSchema};
 
 pub use crate::warehouse::{CATALOG, SCHEMA};
@@ -35,6 +34,8 @@ pub const DEFAULT_WAREHOUSE: &str = "./warehouse";
 pub struct QuiverSession {
     ctx: SessionContext,
     schema: Arc<WarehouseSchema>,
+    /// Every schema of the warehouse, `schema` (`public`) among them.
+    catalog: Arc<WarehouseCatalog>,
     models: Arc<ModelStore>,
     options: SessionOptions,
     policy: Arc<PathPolicy>,
@@ -146,14 +147,17 @@ impl QuiverSession {
         let state = quiver_engine::configure(builder, &models).build();
         let ctx = SessionContext::new_with_state(state);
         let schema = Arc::new(WarehouseSchema::new(Arc::clone(&warehouse)));
-        let catalog = MemoryCatalogProvider::new();
-        catalog.register_schema(SCHEMA, Arc::clone(&schema) as _)?;
-        ctx.register_catalog(CATALOG, Arc::new(catalog));
-        schema.attach(&ctx);
-        schema.refresh().await?;
+        let catalog = Arc::new(WarehouseCatalog::new(
+            Arc::clone(&warehouse),
+            Arc::clone(&schema),
+        ));
+        ctx.register_catalog(CATALOG, Arc::clone(&catalog) as _);
+        catalog.attach(&ctx);
+        catalog.refresh().await?;
         Ok(Self {
             ctx,
             schema,
+            catalog,
             models,
             options,
             policy,
@@ -232,7 +236,7 @@ impl QuiverSession {
     pub async fn prepare(&self, text: &str, params: &[ScalarValue]) -> Result<Planned> {
         let listed = self.just_listed.lock().ok().and_then(|mut l| l.take());
         if listed.is_none_or(|at| at.elapsed() >= JUST_LISTED) {
-            self.schema.refresh().await?;
+            self.catalog.refresh().await?;
         }
         if model::is_model_statement(text) {
             if !params.is_empty() {
@@ -295,13 +299,14 @@ impl QuiverSession {
             && statement::dml::changes_in_place(&dml.op)
         {
             let options = self.ctx.copied_config().options().clone();
-            if let Some(name) = ddl::warehouse_name(&dml.table_name, &options)
-                && let Some(count) = statement::dml::run(&self.ctx, &self.schema, name, dml).await?
+            if let Some((schema, name)) =
+                ddl::warehouse_object(&self.catalog, &dml.table_name, &options)
+                && let Some(count) = statement::dml::run(&self.ctx, &schema, &name, dml).await?
             {
                 return Ok(batches_stream(vec![count]));
             }
         }
-        match ddl::run_in_warehouse(&self.ctx, &self.schema, text, plan).await? {
+        match ddl::run_in_warehouse(&self.ctx, &self.catalog, text, plan).await? {
             Some(plan) => self.run_plan(plan).await,
             None => Ok(batches_stream(vec![])),
         }

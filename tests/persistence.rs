@@ -103,6 +103,58 @@ async fn quoted_names_survive_a_restart_and_stay_inside_the_warehouse() {
 
 /// An external table's partitions are what its CREATE found: a restart
 /// does not infer them again over files written since.
+/// A schema and what it holds are there after a restart, and visible to
+/// another process; VACUUM reaches its tables; DROP SCHEMA ... CASCADE
+/// removes its files and leaves the other schemas' alone.
+#[tokio::test]
+async fn schemas_survive_a_restart_and_cascade_removes_their_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let out = quiver(
+        &wh,
+        &[
+            "-c",
+            "create schema sales; create table sales.t as select 1 as x; \
+             insert overwrite sales.t select 2 as x; create view sales.v as select x from sales.t; \
+             create table t as select 3 as x",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = session(&wh).await;
+    assert_eq!(scalar(&s, "select x from sales.v").await, "2");
+    assert_eq!(scalar(&s, "select x from t").await, "3");
+    let in_schema = || data_files(&wh.join("schemas/sales/tables")).len();
+    assert_eq!(in_schema(), 2, "the replaced file stays until VACUUM");
+    let vacuumed = s.sql("vacuum retain 0 hours").await.expect("vacuum");
+    let paths: Vec<String> = vacuumed
+        .iter()
+        .flat_map(|b| {
+            let paths = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::StringArray>()
+                .expect("paths");
+            paths
+                .iter()
+                .flatten()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(paths.len(), 1, "{paths:?}");
+    assert!(paths[0].starts_with("schemas/sales/tables/t/"), "{paths:?}");
+    assert_eq!(in_schema(), 1);
+    assert_eq!(scalar(&s, "select x from sales.t").await, "2");
+
+    let out = quiver(&wh, &["-c", "drop schema sales cascade"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    s.sql("select 1").await.expect("refresh");
+    assert!(s.sql("select x from sales.t").await.is_err());
+    assert!(!wh.join("schemas/sales.json").exists());
+    assert_eq!(in_schema(), 0);
+    assert_eq!(scalar(&s, "select x from t").await, "3");
+}
+
 #[tokio::test]
 async fn external_partitions_survive_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");

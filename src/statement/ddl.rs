@@ -8,8 +8,8 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit, Schema};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::{
-    Constraint, Constraints, DFSchema, DataFusionError, Result, SchemaError, TableReference,
-    plan_err,
+    Constraint, Constraints, DFSchema, DataFusionError, Result, SchemaError, SchemaReference,
+    TableReference, plan_err,
 };
 use datafusion::datasource::sink::DataSink;
 use datafusion::execution::SendableRecordBatchStream;
@@ -25,28 +25,31 @@ use futures::StreamExt;
 use quiver_engine::error::{already_exists, not_found};
 
 use crate::warehouse::catalog::{create_external, partition_names};
+use crate::warehouse::schemas::WarehouseCatalog;
 use crate::warehouse::secrets;
 use crate::warehouse::table::TableSink;
 use crate::warehouse::{Declared, Entry, Key, WarehouseSchema, WriteMode, check_object_name, now};
 
 /// Runs `plan` when it is DDL that persists in the warehouse (`CREATE
-/// TABLE`, `VIEW`, `EXTERNAL TABLE` and `DROP` of the default schema's
-/// objects) and returns `None`; returns the plan for DataFusion to run
-/// otherwise (a query, DML, a temporary or another schema's object).
+/// TABLE`, `VIEW`, `EXTERNAL TABLE`, `DROP` of a warehouse schema's
+/// objects; `CREATE SCHEMA`, `DROP SCHEMA` in the `quiver` catalog) and
+/// returns `None`; returns the plan for DataFusion to run otherwise (a
+/// query, DML, a temporary or another catalog's object).
 pub async fn run_in_warehouse(
     ctx: &SessionContext,
-    schema: &Arc<WarehouseSchema>,
+    catalog: &WarehouseCatalog,
     text: &str,
     plan: LogicalPlan,
 ) -> Result<Option<LogicalPlan>> {
     // Names resolve as DataFusion resolves them: a bare or partial name in
     // the session's default catalog and schema, which SET may change.
     let options = ctx.copied_config().options().clone();
+    let target = |name: &TableReference| warehouse_object(catalog, name, &options);
     match plan {
         LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) if !create.temporary => {
-            if let Some(name) = warehouse_name(&create.name, &options).map(str::to_string) {
+            if let Some((schema, name)) = target(&create.name) {
                 let not_null = declared_not_null(text);
-                create_table(ctx, schema, &name, create, &not_null).await?;
+                create_table(ctx, &schema, &name, create, &not_null).await?;
                 return Ok(None);
             }
             Ok(Some(LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(
@@ -54,17 +57,17 @@ pub async fn run_in_warehouse(
             ))))
         }
         LogicalPlan::Ddl(DdlStatement::CreateView(create)) if !create.temporary => {
-            if let Some(name) = warehouse_name(&create.name, &options).map(str::to_string) {
-                create_view(schema, &name, create, text).await?;
+            if let Some((schema, name)) = target(&create.name) {
+                create_view(&schema, &name, create, text).await?;
                 return Ok(None);
             }
             Ok(Some(LogicalPlan::Ddl(DdlStatement::CreateView(create))))
         }
         LogicalPlan::Ddl(DdlStatement::CreateExternalTable(mut create)) => {
             if !create.temporary
-                && let Some(name) = warehouse_name(&create.name, &options).map(str::to_string)
+                && let Some((schema, name)) = target(&create.name)
             {
-                create_external_table(ctx, schema, &name, &create, text).await?;
+                create_external_table(ctx, &schema, &name, &create, text).await?;
                 return Ok(None);
             }
             // DataFusion's own tables show their definition too.
@@ -74,26 +77,58 @@ pub async fn run_in_warehouse(
             ))))
         }
         LogicalPlan::Ddl(DdlStatement::DropTable(stmt)) => {
-            if let Some(name) = warehouse_name(&stmt.name, &options) {
-                if drop(schema, name, false).await? {
+            if let Some((schema, name)) = target(&stmt.name) {
+                if drop(&schema, &name, false).await? {
                     return Ok(None);
                 }
-                if !stmt.if_exists && !schema.is_session_table(name) {
-                    return Err(missing(schema, "table", name));
+                if !stmt.if_exists && !schema.is_session_table(&name) {
+                    return Err(missing(&schema, "table", &name));
                 }
             }
             Ok(Some(LogicalPlan::Ddl(DdlStatement::DropTable(stmt))))
         }
         LogicalPlan::Ddl(DdlStatement::DropView(stmt)) => {
-            if let Some(name) = warehouse_name(&stmt.name, &options) {
-                if drop(schema, name, true).await? {
+            if let Some((schema, name)) = target(&stmt.name) {
+                if drop(&schema, &name, true).await? {
                     return Ok(None);
                 }
-                if !stmt.if_exists && !schema.is_session_table(name) {
-                    return Err(missing(schema, "view", name));
+                if !stmt.if_exists && !schema.is_session_table(&name) {
+                    return Err(missing(&schema, "view", &name));
                 }
             }
             Ok(Some(LogicalPlan::Ddl(DdlStatement::DropView(stmt))))
+        }
+        LogicalPlan::Ddl(DdlStatement::CreateCatalogSchema(create)) => {
+            // DataFusion's own reading of `[catalog.]schema`.
+            let (in_catalog, name) = match create.schema_name.split_once('.') {
+                Some((c, s)) => (c.to_string(), s.to_string()),
+                None => (
+                    options.catalog.default_catalog.clone(),
+                    create.schema_name.clone(),
+                ),
+            };
+            if in_catalog == crate::warehouse::CATALOG {
+                catalog.create(&name, create.if_not_exists).await?;
+                return Ok(None);
+            }
+            Ok(Some(LogicalPlan::Ddl(DdlStatement::CreateCatalogSchema(
+                create,
+            ))))
+        }
+        LogicalPlan::Ddl(DdlStatement::DropCatalogSchema(stmt)) => {
+            let (in_catalog, name) = match &stmt.name {
+                SchemaReference::Bare { schema } => {
+                    (options.catalog.default_catalog.as_str(), schema.as_ref())
+                }
+                SchemaReference::Full { schema, catalog } => (catalog.as_ref(), schema.as_ref()),
+            };
+            if in_catalog == crate::warehouse::CATALOG {
+                catalog.drop(name, stmt.if_exists, stmt.cascade).await?;
+                return Ok(None);
+            }
+            Ok(Some(LogicalPlan::Ddl(DdlStatement::DropCatalogSchema(
+                stmt,
+            ))))
         }
         other => Ok(Some(other)),
     }
@@ -106,20 +141,29 @@ fn missing(schema: &WarehouseSchema, kind: &str, name: &str) -> DataFusionError 
     ))
 }
 
-/// The warehouse name of `table` when it names an object of the warehouse
-/// schema, `quiver.public` (`t`, `public.t` or `quiver.public.t` while the
-/// session's defaults are quiver's); otherwise `None` and the statement is
-/// DataFusion's alone (another catalog or schema, or a bare name after
-/// `SET datafusion.catalog.default_schema`).
-pub fn warehouse_name<'a>(table: &'a TableReference, options: &ConfigOptions) -> Option<&'a str> {
-    let catalog = table
+/// The warehouse schema and name of `table` when it names an object of a
+/// schema of the warehouse: a name in the `quiver` catalog (`t`, `s.t`,
+/// `quiver.s.t`, a bare or partial name in the session's default catalog
+/// and schema) whose schema the warehouse has. Otherwise `None`, and the
+/// statement is DataFusion's alone (another catalog, or a bare name after
+/// `SET datafusion.catalog.default_schema` to a schema quiver lacks).
+pub fn warehouse_object(
+    catalog: &WarehouseCatalog,
+    table: &TableReference,
+    options: &ConfigOptions,
+) -> Option<(Arc<WarehouseSchema>, String)> {
+    let in_catalog = table
         .catalog()
         .unwrap_or(options.catalog.default_catalog.as_str());
     let schema = table
         .schema()
         .unwrap_or(options.catalog.default_schema.as_str());
-    (catalog == crate::warehouse::CATALOG && schema == crate::warehouse::SCHEMA)
-        .then(|| table.table())
+    if in_catalog != crate::warehouse::CATALOG {
+        return None;
+    }
+    catalog
+        .get(schema)
+        .map(|schema| (schema, table.table().to_string()))
 }
 
 /// What `name` already is in the warehouse, if anything.

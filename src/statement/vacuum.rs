@@ -2,7 +2,7 @@
 //! left in the warehouse ([`crate::warehouse::vacuum`]), as Delta Lake's
 //! `VACUUM` removes files no version refers to. It answers one row per
 //! object removed (or, with `DRY RUN`, that would be): `path`, `bytes`,
-//! `reason`.
+//! `reason`. It covers every schema's tables.
 //!
 //! The retention period (default 24 hours) protects writes in progress in
 //! other processes: an object written more recently is kept. A server's
@@ -95,7 +95,17 @@ pub async fn execute(
             min_retention.as_secs_f64() / 3600.0
         );
     }
-    let removed = vacuum(warehouse, models, stmt.retain, stmt.dry_run).await?;
+    let mut removed = vacuum(warehouse, Some(models), stmt.retain, stmt.dry_run).await?;
+    for name in warehouse.schema_names().await? {
+        let dir = Warehouse::schema_dir(&name);
+        let in_schema =
+            vacuum(&warehouse.in_schema(&name), None, stmt.retain, stmt.dry_run).await?;
+        removed.extend(in_schema.into_iter().map(|mut r| {
+            r.path = format!("{dir}/{}", r.path);
+            r
+        }));
+    }
+    removed.sort_by(|a, b| a.path.cmp(&b.path));
     let schema = Arc::new(Schema::new(vec![
         Field::new("path", DataType::Utf8, false),
         Field::new("bytes", DataType::UInt64, false),

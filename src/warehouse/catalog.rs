@@ -53,6 +53,8 @@ type Providers = HashMap<String, (String, Arc<dyn TableProvider>)>;
 /// The default schema of a quiver session: the warehouse's tables, views and
 /// external tables, plus tables registered for this session only.
 pub struct WarehouseSchema {
+    /// The schema's name in the `quiver` catalog.
+    name: String,
     warehouse: Arc<Warehouse>,
     index: RwLock<BTreeMap<String, Indexed>>,
     providers: Mutex<Providers>,
@@ -65,7 +67,7 @@ pub struct WarehouseSchema {
 }
 
 /// Reads a session's state as it is now, or `None` once the session is gone.
-type CurrentState = Box<dyn Fn() -> Option<SessionState> + Send + Sync>;
+pub type CurrentState = Arc<dyn Fn() -> Option<SessionState> + Send + Sync>;
 
 impl std::fmt::Debug for WarehouseSchema {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -92,12 +94,12 @@ fn settings_key(state: &SessionState) -> u64 {
 /// Forgets DataFusion's cached file listings and statistics of table
 /// `name`, so that a table opened anew (dropped and created again over new
 /// files, here or by another process) is listed anew.
-fn forget_cached_files(state: &SessionState, name: &str) -> Result<()> {
+fn forget_cached_files(state: &SessionState, schema: &str, name: &str) -> Result<()> {
     let cache = &state.runtime_env().cache_manager;
     let refs = [
         TableReference::bare(name),
-        TableReference::partial(super::SCHEMA, name),
-        TableReference::full(super::CATALOG, super::SCHEMA, name),
+        TableReference::partial(schema, name),
+        TableReference::full(super::CATALOG, schema, name),
     ];
     for table in &refs {
         if let Some(files) = cache.get_list_files_cache() {
@@ -139,8 +141,16 @@ impl WarehouseSchema {
         }
     }
 
+    /// The `public` schema, whose objects are at the warehouse's root.
     pub fn new(warehouse: Arc<Warehouse>) -> Self {
+        Self::named(super::SCHEMA, warehouse)
+    }
+
+    /// Schema `name`, whose objects are under `warehouse` (see
+    /// [`Warehouse::in_schema`]).
+    pub fn named(name: &str, warehouse: Arc<Warehouse>) -> Self {
         Self {
+            name: name.to_string(),
             warehouse,
             index: RwLock::new(BTreeMap::new()),
             providers: Mutex::new(HashMap::new()),
@@ -153,9 +163,19 @@ impl WarehouseSchema {
     /// tables with. Called once, after every function is registered.
     pub fn attach(&self, ctx: &SessionContext) {
         let weak = ctx.state_weak_ref();
+        self.attach_to(Arc::new(move || weak.upgrade().map(|s| s.read().clone())));
+    }
+
+    /// As [`Self::attach`], with the session's state as `current` reads it.
+    pub fn attach_to(&self, current: CurrentState) {
         if let Ok(mut s) = self.state.write() {
-            *s = Some(Box::new(move || weak.upgrade().map(|s| s.read().clone())));
+            *s = Some(current);
         }
+    }
+
+    /// The schema's name in the `quiver` catalog.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     fn state(&self) -> Result<SessionState> {
@@ -260,7 +280,7 @@ impl WarehouseSchema {
         name: &str,
         entry: &Entry,
     ) -> Result<Arc<dyn TableProvider>> {
-        forget_cached_files(state, name)?;
+        forget_cached_files(state, &self.name, name)?;
         match entry {
             Entry::Table {
                 files, declared, ..

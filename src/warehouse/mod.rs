@@ -49,6 +49,7 @@ pub mod delta;
 pub mod location;
 pub mod policy;
 pub mod rows;
+pub mod schemas;
 pub mod secrets;
 pub mod table;
 pub mod vacuum;
@@ -339,6 +340,87 @@ impl Warehouse {
         datafusion::execution::object_store::ObjectStoreUrl::parse(
             &self.store_url[..url::Position::BeforePath],
         )
+    }
+}
+
+/// A schema besides `public`, as its marker `schemas/<name>.json` records
+/// it. Its tables, views and external tables live in `schemas/<name>/`,
+/// laid out as the root lays out `public`'s.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SchemaMarker {
+    name: String,
+    created: String,
+}
+
+impl Warehouse {
+    /// The folder (relative to the root) of schema `name`'s objects.
+    pub(crate) fn schema_dir(name: &str) -> String {
+        format!("schemas/{}", stored_name(name))
+    }
+
+    /// Schema `name`'s objects as a warehouse of their own, rooted at
+    /// `schemas/<name>/` on the same store.
+    pub fn in_schema(&self, name: &str) -> Arc<Warehouse> {
+        let dir = Self::schema_dir(name);
+        Arc::new(Warehouse {
+            url: format!("{}{dir}/", self.url),
+            store_url: self.store_url.clone(),
+            store: Arc::clone(&self.store),
+            durable: Arc::clone(&self.durable),
+            root: self.path(&dir),
+        })
+    }
+
+    /// The schemas besides `public`, sorted (one listing of `schemas/`).
+    pub async fn schema_names(&self) -> Result<Vec<String>> {
+        let listed = match self
+            .store
+            .list_with_delimiter(Some(&self.path("schemas")))
+            .await
+        {
+            Ok(listed) => listed.objects,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(store_error("listing the schemas", e)),
+        };
+        let mut names: Vec<String> = listed
+            .iter()
+            .filter_map(|meta| Self::entry_name(&meta.location))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Creates schema `name`; `Ok(false)` when it exists already.
+    pub async fn create_schema(&self, name: &str) -> Result<bool> {
+        check_object_name("schema", name)?;
+        let marker = SchemaMarker {
+            name: name.to_string(),
+            created: now(),
+        };
+        let bytes = serde_json::to_vec_pretty(&marker)
+            .map_err(|e| DataFusionError::Internal(format!("schema marker: {e}")))?;
+        let path = self.path(&format!("{}.json", Self::schema_dir(name)));
+        let options = object_store::PutOptions::from(object_store::PutMode::Create);
+        match self.store.put_opts(&path, bytes.into(), options).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(store_error(format!("creating schema '{name}'"), e)),
+        }
+    }
+
+    /// Removes schema `name` and everything in it: its objects first, its
+    /// marker last, so that a drop cut short leaves the schema there, with
+    /// what it had left, rather than a folder no schema owns.
+    pub async fn drop_schema(&self, name: &str) -> Result<()> {
+        let dir = Self::schema_dir(name);
+        delete_prefix(self.store.as_ref(), &self.path(&dir)).await?;
+        self.durable
+            .remove_empty_folders(&self.path(&dir))
+            .map_err(|e| store_error(format!("dropping schema '{name}'"), e))?;
+        match self.store.delete(&self.path(&format!("{dir}.json"))).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_error(format!("dropping schema '{name}'"), e)),
+        }
     }
 }
 

@@ -44,7 +44,7 @@ pub struct Leftover {
 /// unless `dry_run` removes it. Sorted by path.
 pub async fn vacuum(
     warehouse: &Warehouse,
-    models: &ModelStore,
+    models: Option<&ModelStore>,
     retain: Duration,
     dry_run: bool,
 ) -> Result<Vec<Leftover>> {
@@ -110,7 +110,9 @@ pub async fn vacuum(
         };
         found.push((meta, reason));
     }
-    found.extend(models.unreferenced(cutoff).await?);
+    if let Some(models) = models {
+        found.extend(models.unreferenced(cutoff).await?);
+    }
 
     let mut out: Vec<Leftover> = found
         .iter()
@@ -120,11 +122,16 @@ pub async fn vacuum(
             reason,
         })
         .collect();
+    // Staging files anywhere under the root, a schema's folder included:
+    // listed by the root's vacuum, the one given the models.
     let root = warehouse.path("");
-    let staged = warehouse
-        .durable()
-        .staging_files(&root)
-        .map_err(|e| store_error("listing staging files", e))?;
+    let staged = match models {
+        Some(_) => warehouse
+            .durable()
+            .staging_files(&root)
+            .map_err(|e| store_error("listing staging files", e))?,
+        None => Vec::new(),
+    };
     let staged: Vec<_> = staged
         .into_iter()
         .filter(|f| f.modified < cutoff_time)
