@@ -228,6 +228,10 @@ impl QuiverSession {
                 .await?;
                 Ok(batches_stream(vec![batch]))
             }
+            Planned::Alter(stmt) => {
+                statement::alter::execute(&self.ctx, &self.catalog, &stmt).await?;
+                Ok(batches_stream(vec![]))
+            }
             Planned::Plan(plan) => self.run(text, plan).await,
         }
     }
@@ -260,6 +264,12 @@ impl QuiverSession {
                 return plan_err!("VACUUM takes no parameters");
             }
             return Ok(Planned::Vacuum(statement::vacuum::parse(text)?));
+        }
+        if statement::alter::is_alter(text) {
+            if !params.is_empty() {
+                return plan_err!("ALTER takes no parameters");
+            }
+            return Ok(Planned::Alter(statement::alter::parse(text)?));
         }
         let typed = statement::params::typed_placeholders(text, params)?;
         let plan = statement::plan(&self.ctx.state(), &typed)
@@ -347,6 +357,8 @@ pub enum Planned {
     Model(model::ModelStatement),
     /// `VACUUM`, which quiver parses and runs itself.
     Vacuum(statement::vacuum::Vacuum),
+    /// `ALTER TABLE` / `ALTER VIEW`, which quiver parses and runs itself.
+    Alter(statement::alter::Alter),
     Plan(LogicalPlan),
 }
 

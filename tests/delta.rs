@@ -183,3 +183,51 @@ async fn old_layout_tables_are_read_and_converted() {
     s.sql("vacuum retain 0 hours").await.expect("vacuum");
     assert_eq!(scalar(&s, "select sum(v) from old").await, "10");
 }
+
+/// A table whose columns ALTER TABLE changed, renamed into another schema,
+/// is read by the Python `deltalake` package with its new columns from its
+/// new folder.
+#[tokio::test]
+async fn deltalake_reads_altered_and_renamed_tables() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let s = session(&wh).await;
+    for sql in [
+        "create table t as select value as id, 'v' || value as label from generate_series(1, 10)",
+        "alter table t add column score double default 0.5",
+        "alter table t drop column label",
+        "create schema s",
+        "alter table t rename to s.u",
+    ] {
+        s.sql(sql).await.expect(sql);
+    }
+    assert!(!wh.join("tables/t/_delta_log").exists());
+    let table = wh.join("schemas/s/tables/u");
+    assert_eq!(log_versions(&table), 3, "a create and two rewrites");
+    let Some(python) = test_python() else {
+        return;
+    };
+    let script = r#"
+import json, os, sys
+from deltalake import DeltaTable
+t = DeltaTable(sys.argv[1]).to_pyarrow_table()
+print(json.dumps({"columns": t.column_names, "ids": sum(t.column("id").to_pylist()),
+                  "scores": sum(t.column("score").to_pylist())}))
+sys.stdout.flush()
+os._exit(0)
+"#;
+    let out = Command::new(&python)
+        .args(["-c", script])
+        .arg(&table)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(got["columns"], serde_json::json!(["id", "score"]));
+    assert_eq!(got["ids"], 55);
+    assert_eq!(got["scores"], 5.0);
+}

@@ -734,7 +734,7 @@ fn merged_rows(
 /// `rows` with `schema`'s exact types and names (a union or a projection
 /// may widen a type or rename nothing but lose a field's metadata), and
 /// an error naming the column when a NOT NULL column would hold a NULL.
-fn conform(
+pub(crate) fn conform(
     rows: SendableRecordBatchStream,
     schema: SchemaRef,
     table: &str,

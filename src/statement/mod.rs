@@ -12,6 +12,7 @@ use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 
 use crate::warehouse::policy::PathPolicy;
 
+pub mod alter;
 pub mod create;
 pub mod ddl;
 pub mod dml;

@@ -19,7 +19,7 @@ use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake_core::kernel::transaction::{
     CommitBuilder, CommitProperties, TableReference, TransactionError,
 };
-use deltalake_core::kernel::{Action, Add, Remove, StructField, StructType};
+use deltalake_core::kernel::{Action, Add, MetadataExt, Remove, StructField, StructType};
 use deltalake_core::logstore::{LogStoreRef, logstore_factories};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
@@ -300,6 +300,36 @@ pub async fn commit_change(
     added: Option<&WrittenFile>,
     operation: DeltaOperation,
 ) -> Result<bool> {
+    commit_files(name, table, removed, added, operation, None).await
+}
+
+/// Commits a rewrite of every file of `table`'s snapshot into `added`,
+/// with the columns `schema` (`ALTER TABLE ... ADD / DROP COLUMN`).
+/// `Ok(false)` when any other commit landed since that snapshot: a write
+/// of the old columns must not slip in under the new.
+pub async fn commit_new_schema(
+    name: &str,
+    table: &DeltaTable,
+    removed: &[DataFile],
+    added: &WrittenFile,
+    schema: &Schema,
+) -> Result<bool> {
+    let operation = DeltaOperation::Write {
+        mode: SaveMode::Overwrite,
+        partition_by: None,
+        predicate: None,
+    };
+    commit_files(name, table, removed, Some(added), operation, Some(schema)).await
+}
+
+async fn commit_files(
+    name: &str,
+    table: &DeltaTable,
+    removed: &[DataFile],
+    added: Option<&WrittenFile>,
+    operation: DeltaOperation,
+    schema: Option<&Schema>,
+) -> Result<bool> {
     let snapshot = table.snapshot().map_err(|e| delta_error(name, e))?;
     let now = chrono::Utc::now().timestamp_millis();
     let mut actions: Vec<Action> = removed
@@ -316,7 +346,19 @@ pub async fn commit_change(
         })
         .collect();
     actions.extend(added.map(add_action));
-    let result = CommitBuilder::from(CommitProperties::default())
+    let mut properties = CommitProperties::default();
+    if let Some(schema) = schema {
+        let metadata = snapshot
+            .metadata()
+            .clone()
+            .with_schema(&delta_schema(name, schema)?)
+            .map_err(|e| DataFusionError::Execution(format!("table '{name}': {e}")))?;
+        actions.push(Action::Metadata(metadata));
+        // No conflict resolution: any commit since the snapshot fails this
+        // one, and the statement runs again.
+        properties = properties.with_max_retries(0);
+    }
+    let result = CommitBuilder::from(properties)
         .with_actions(actions)
         .build(
             Some(snapshot as &dyn TableReference),

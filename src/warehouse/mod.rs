@@ -34,7 +34,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use quiver_engine::ModelStore;
 use quiver_engine::store::durable::DurableStore;
 use quiver_engine::store::objects::{
-    RESERVED_PREFIX, delete_prefix, get_json, put_json, store_error, unique_name,
+    RESERVED_PREFIX, delete_prefix, get_json, list_all, put_json, store_error, unique_name,
 };
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -261,6 +261,10 @@ impl Warehouse {
         }
         if let Some(Entry::Table { .. } | Entry::Delta { .. }) = entry {
             delete_prefix(self.store.as_ref(), &self.path(&Self::table_dir(name))).await?;
+            // On a local disk, the folders the files were in.
+            self.durable
+                .remove_empty_folders(&self.path("tables"))
+                .map_err(|e| store_error(format!("dropping '{name}'"), e))?;
         }
         Ok(entry)
     }
@@ -332,6 +336,26 @@ impl Warehouse {
                 "table '{name}' cannot be changed: its folder has no Delta log"
             ))
         })
+    }
+
+    /// Copies every object of table `name`'s folder (its log and data) to
+    /// table `to_name`'s folder in `to` (this warehouse or another schema's
+    /// of it), server-side where the store can.
+    pub async fn copy_table(&self, name: &str, to: &Warehouse, to_name: &str) -> Result<()> {
+        let from_dir = self.path(&Self::table_dir(name));
+        let to_dir = Self::table_dir(to_name);
+        for meta in list_all(self.store.as_ref(), &from_dir).await? {
+            let Some(parts) = meta.location.prefix_match(&from_dir) else {
+                continue;
+            };
+            let relative: Vec<String> = parts.map(|p| p.as_ref().to_string()).collect();
+            let target = to.path(&format!("{to_dir}/{}", relative.join("/")));
+            self.store
+                .copy(&meta.location, &target)
+                .await
+                .map_err(|e| store_error(format!("renaming '{name}' to '{to_name}'"), e))?;
+        }
+        Ok(())
     }
 
     /// The URL under which DataFusion finds the warehouse's store (see
@@ -415,7 +439,7 @@ impl Warehouse {
         let dir = Self::schema_dir(name);
         delete_prefix(self.store.as_ref(), &self.path(&dir)).await?;
         self.durable
-            .remove_empty_folders(&self.path(&dir))
+            .remove_empty_folders(&self.path("schemas"))
             .map_err(|e| store_error(format!("dropping schema '{name}'"), e))?;
         match self.store.delete(&self.path(&format!("{dir}.json"))).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
