@@ -19,6 +19,9 @@ use super::{SCHEMA, Warehouse, WarehouseSchema};
 pub struct WarehouseCatalog {
     warehouse: Arc<Warehouse>,
     schemas: RwLock<BTreeMap<String, Arc<WarehouseSchema>>>,
+    /// Schemas registered for this session only, through DataFusion's API
+    /// (`CatalogProvider::register_schema`); SQL makes warehouse schemas.
+    session_schemas: RwLock<BTreeMap<String, Arc<dyn SchemaProvider>>>,
     /// The session's state, for the schemas found after it attached.
     state: RwLock<Option<CurrentState>>,
 }
@@ -41,6 +44,7 @@ impl WarehouseCatalog {
         Self {
             warehouse,
             schemas: RwLock::new(BTreeMap::from([(SCHEMA.to_string(), public)])),
+            session_schemas: RwLock::new(BTreeMap::new()),
             state: RwLock::new(None),
         }
     }
@@ -96,7 +100,12 @@ impl WarehouseCatalog {
 
     /// `CREATE SCHEMA [IF NOT EXISTS] name`.
     pub async fn create(&self, name: &str, if_not_exists: bool) -> Result<()> {
-        if name == SCHEMA || !self.warehouse.create_schema(name).await? {
+        let in_session = self
+            .session_schemas
+            .read()
+            .map_err(|_| poisoned())?
+            .contains_key(name);
+        if name == SCHEMA || in_session || !self.warehouse.create_schema(name).await? {
             if if_not_exists {
                 return Ok(());
             }
@@ -113,6 +122,26 @@ impl WarehouseCatalog {
         }
         self.refresh().await?;
         let Some(schema) = self.get(name) else {
+            let session = self
+                .session_schemas
+                .read()
+                .map_err(|_| poisoned())?
+                .get(name)
+                .cloned();
+            if let Some(session) = session {
+                if !cascade && !session.table_names().is_empty() {
+                    return plan_err!(
+                        "schema '{name}' is not empty (tables: {}); DROP SCHEMA {name} CASCADE \
+                         drops it with everything in it",
+                        session.table_names().join(", ")
+                    );
+                }
+                self.session_schemas
+                    .write()
+                    .map_err(|_| poisoned())?
+                    .remove(name);
+                return Ok(());
+            }
             if if_exists {
                 return Ok(());
             }
@@ -135,22 +164,43 @@ impl WarehouseCatalog {
 
 impl CatalogProvider for WarehouseCatalog {
     fn schema_names(&self) -> Vec<String> {
-        self.schemas
+        let mut names: Vec<String> = self
+            .schemas
             .read()
             .map(|s| s.keys().cloned().collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if let Ok(session) = self.session_schemas.read() {
+            names.extend(session.keys().cloned());
+        }
+        names.sort();
+        names.dedup();
+        names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
-        self.get(name).map(|s| s as Arc<dyn SchemaProvider>)
+        if let Some(schema) = self.get(name) {
+            return Some(schema as Arc<dyn SchemaProvider>);
+        }
+        self.session_schemas.read().ok()?.get(name).cloned()
     }
 
+    /// A schema for this session only (a library's or a test's), beside the
+    /// warehouse's; a warehouse schema's name is refused.
     fn register_schema(
         &self,
         name: &str,
-        _schema: Arc<dyn SchemaProvider>,
+        schema: Arc<dyn SchemaProvider>,
     ) -> Result<Option<Arc<dyn SchemaProvider>>> {
-        plan_err!("schema '{name}': CREATE SCHEMA makes the warehouse's schemas")
+        if self.get(name).is_some() {
+            return Err(already_exists(format!(
+                "schema '{name}' is a schema of the warehouse"
+            )));
+        }
+        Ok(self
+            .session_schemas
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(name.to_string(), schema))
     }
 
     fn deregister_schema(
@@ -158,6 +208,13 @@ impl CatalogProvider for WarehouseCatalog {
         name: &str,
         _cascade: bool,
     ) -> Result<Option<Arc<dyn SchemaProvider>>> {
-        plan_err!("schema '{name}': DROP SCHEMA drops the warehouse's schemas")
+        if self.get(name).is_some() {
+            return plan_err!("schema '{name}': DROP SCHEMA drops the warehouse's schemas");
+        }
+        Ok(self
+            .session_schemas
+            .write()
+            .map_err(|_| poisoned())?
+            .remove(name))
     }
 }
