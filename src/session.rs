@@ -228,6 +228,10 @@ impl QuiverSession {
                 .await?;
                 Ok(batches_stream(vec![batch]))
             }
+            Planned::History(stmt) => {
+                let batch = statement::history::execute(&self.ctx, &self.catalog, &stmt).await?;
+                Ok(batches_stream(vec![batch]))
+            }
             Planned::Alter(stmt) => {
                 statement::alter::execute(&self.ctx, &self.catalog, &stmt).await?;
                 Ok(batches_stream(vec![]))
@@ -265,23 +269,45 @@ impl QuiverSession {
             }
             return Ok(Planned::Vacuum(statement::vacuum::parse(text)?));
         }
+        if statement::history::is_history(text) {
+            if !params.is_empty() {
+                return plan_err!("DESCRIBE HISTORY and RESTORE take no parameters");
+            }
+            return Ok(Planned::History(statement::history::parse(text)?));
+        }
         if statement::alter::is_alter(text) {
             if !params.is_empty() {
                 return plan_err!("ALTER takes no parameters");
             }
             return Ok(Planned::Alter(statement::alter::parse(text)?));
         }
-        let typed = statement::params::typed_placeholders(text, params)?;
-        let plan = statement::plan(&self.ctx.state(), &typed)
-            .await
-            .and_then(|plan| {
-                if params.is_empty() {
-                    Ok(plan)
-                } else {
-                    plan.with_param_values(params.to_vec())
-                }
-            })
-            .map_err(|e| self.hint_missing_table(e))?;
+        // `t VERSION AS OF n`: the version, registered for this statement.
+        let as_of = statement::history::rewrite_as_of(&self.ctx, &self.catalog, text).await?;
+        let read = as_of.as_ref().map_or(text, |(t, _)| t.as_str());
+        let planned = match statement::params::typed_placeholders(read, params) {
+            Ok(typed) => statement::plan(&self.ctx.state(), &typed)
+                .await
+                .and_then(|plan| {
+                    if params.is_empty() {
+                        Ok(plan)
+                    } else {
+                        plan.with_param_values(params.to_vec())
+                    }
+                })
+                .map_err(|e| self.hint_missing_table(e)),
+            Err(e) => Err(e),
+        };
+        let reads_a_version = as_of.is_some();
+        if let Some((_, tables)) = as_of {
+            tables.release();
+        }
+        let plan = planned?;
+        if reads_a_version && matches!(plan, LogicalPlan::Ddl(DdlStatement::CreateView(_))) {
+            return plan_err!(
+                "VERSION AS OF and TIMESTAMP AS OF cannot be stored in a view's definition (it \
+                 is planned again when used); CREATE TABLE ... AS keeps that version's rows"
+            );
+        }
         if !params.is_empty()
             && matches!(
                 &plan,
@@ -359,6 +385,8 @@ pub enum Planned {
     Vacuum(statement::vacuum::Vacuum),
     /// `ALTER TABLE` / `ALTER VIEW`, which quiver parses and runs itself.
     Alter(statement::alter::Alter),
+    /// `DESCRIBE HISTORY` / `RESTORE`, which quiver parses and runs itself.
+    History(statement::history::History),
     Plan(LogicalPlan),
 }
 

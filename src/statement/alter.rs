@@ -80,7 +80,7 @@ fn normalized(ident: &Ident) -> String {
     }
 }
 
-fn table_reference(name: &ObjectName) -> Result<TableReference> {
+pub(crate) fn table_reference(name: &ObjectName) -> Result<TableReference> {
     let parts = name
         .0
         .iter()

@@ -16,6 +16,7 @@ pub mod alter;
 pub mod create;
 pub mod ddl;
 pub mod dml;
+pub mod history;
 pub mod model;
 pub mod params;
 pub mod vacuum;
@@ -141,6 +142,11 @@ fn byte_offset(sql: &str, lines: &[usize], loc: Location) -> usize {
         .nth(col)
         .map(|(i, _)| start + i)
         .unwrap_or(sql.len())
+}
+
+/// The byte offset in `sql` of a tokenizer location.
+pub(crate) fn location_offset(sql: &str, loc: Location) -> usize {
+    byte_offset(sql, &line_starts(sql), loc)
 }
 
 /// The text of `sql` from the location of a token onwards.

@@ -441,3 +441,136 @@ pub async fn unreferenced(
         })
         .collect())
 }
+
+/// One commit of a table's history, as its log entry's `commitInfo` says.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub version: i64,
+    /// Milliseconds since the epoch.
+    pub timestamp: Option<i64>,
+    pub operation: Option<String>,
+    /// The operation's parameters, as a JSON object.
+    pub parameters: Option<String>,
+}
+
+/// The newest `limit` commits of table `name`, newest first; commits whose
+/// log entry is gone (log retention, after a checkpoint) are left out.
+pub async fn history(warehouse: &Warehouse, name: &str, limit: usize) -> Result<Vec<Commit>> {
+    let store = log_store(warehouse, name)?;
+    let Some(latest) = latest_version(warehouse, name, 0).await? else {
+        return Err(DataFusionError::Plan(format!(
+            "table '{name}' has no Delta log, so no history"
+        )));
+    };
+    let mut out = Vec::new();
+    let mut version = latest;
+    while version >= 0 && out.len() < limit {
+        if let Some(bytes) = store
+            .read_commit_entry(version as u64)
+            .await
+            .map_err(|e| delta_error(name, e))?
+        {
+            let mut commit = Commit {
+                version,
+                timestamp: None,
+                operation: None,
+                parameters: None,
+            };
+            for line in bytes.split(|b| *b == b'\n') {
+                let Ok(action) = serde_json::from_slice::<serde_json::Value>(line) else {
+                    continue;
+                };
+                if let Some(info) = action.get("commitInfo") {
+                    commit.timestamp = info.get("timestamp").and_then(|t| t.as_i64());
+                    commit.operation = info
+                        .get("operation")
+                        .and_then(|o| o.as_str())
+                        .map(str::to_string);
+                    commit.parameters = info.get("operationParameters").map(|p| p.to_string());
+                }
+            }
+            out.push(commit);
+        }
+        version -= 1;
+    }
+    Ok(out)
+}
+
+/// Table `name` as it was at `version`, or at the newest version committed
+/// at or before `at`.
+pub async fn load_as_of(
+    warehouse: &Warehouse,
+    name: &str,
+    version: Option<i64>,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<DeltaTable> {
+    let version = resolve_version(warehouse, name, version, at).await?;
+    let mut table = DeltaTable::new(log_store(warehouse, name)?);
+    table
+        .load_version(version as u64)
+        .await
+        .map_err(|e| delta_error(name, e))?;
+    Ok(table)
+}
+
+/// The version `version` or `at` names, checked to exist: a version from 0
+/// to the newest, or the newest committed at or before `at`.
+async fn resolve_version(
+    warehouse: &Warehouse,
+    name: &str,
+    version: Option<i64>,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<i64> {
+    let Some(latest) = latest_version(warehouse, name, 0).await? else {
+        return Err(DataFusionError::Plan(format!(
+            "table '{name}' has no Delta log, so no versions"
+        )));
+    };
+    match (version, at) {
+        (Some(v), _) if (0..=latest).contains(&v) => Ok(v),
+        (Some(v), _) => Err(DataFusionError::Plan(format!(
+            "table '{name}' has no version {v} (its versions are 0 to {latest})"
+        ))),
+        (None, Some(at)) => {
+            let commits = history(warehouse, name, usize::MAX).await?;
+            commits
+                .iter()
+                .find(|c| c.timestamp.is_some_and(|t| t <= at.timestamp_millis()))
+                .map(|c| c.version)
+                .ok_or_else(|| {
+                    DataFusionError::Plan(format!(
+                        "table '{name}' has no version at or before {at} (its oldest kept is \
+                         from {})",
+                        commits
+                            .last()
+                            .and_then(|c| c.timestamp)
+                            .and_then(chrono::DateTime::from_timestamp_millis)
+                            .map(|t| t.to_string())
+                            .unwrap_or_else(|| "an unknown time".into())
+                    ))
+                })
+        }
+        (None, None) => Ok(latest),
+    }
+}
+
+/// Restores table `name` to `version` (or the version current at `at`):
+/// one commit that removes the files added since and adds back those
+/// removed since. Returns the files removed and added back.
+pub async fn restore(
+    warehouse: &Warehouse,
+    name: &str,
+    version: Option<i64>,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(u64, u64)> {
+    let table = load(warehouse, name)
+        .await?
+        .ok_or_else(|| DataFusionError::Plan(format!("table '{name}' has no Delta log")))?;
+    let version = resolve_version(warehouse, name, version, at).await?;
+    let builder = table.restore().with_version_to_restore(version as u64);
+    let (_, metrics) = builder.await.map_err(|e| delta_error(name, e))?;
+    Ok((
+        metrics.num_removed_file as u64,
+        metrics.num_restored_file as u64,
+    ))
+}
