@@ -232,6 +232,10 @@ impl QuiverSession {
                 let batch = statement::history::execute(&self.ctx, &self.catalog, &stmt).await?;
                 Ok(batches_stream(vec![batch]))
             }
+            Planned::Optimize(stmt) => {
+                let batch = statement::optimize::execute(&self.ctx, &self.catalog, &stmt).await?;
+                Ok(batches_stream(vec![batch]))
+            }
             Planned::Alter(stmt) => {
                 statement::alter::execute(&self.ctx, &self.catalog, &stmt).await?;
                 Ok(batches_stream(vec![]))
@@ -274,6 +278,12 @@ impl QuiverSession {
                 return plan_err!("DESCRIBE HISTORY and RESTORE take no parameters");
             }
             return Ok(Planned::History(statement::history::parse(text)?));
+        }
+        if statement::optimize::is_optimize(text) {
+            if !params.is_empty() {
+                return plan_err!("OPTIMIZE takes no parameters");
+            }
+            return Ok(Planned::Optimize(statement::optimize::parse(text)?));
         }
         if statement::alter::is_alter(text) {
             if !params.is_empty() {
@@ -387,6 +397,8 @@ pub enum Planned {
     Alter(statement::alter::Alter),
     /// `DESCRIBE HISTORY` / `RESTORE`, which quiver parses and runs itself.
     History(statement::history::History),
+    /// `OPTIMIZE`, which quiver parses and runs itself.
+    Optimize(statement::optimize::Optimize),
     Plan(LogicalPlan),
 }
 

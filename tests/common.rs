@@ -108,3 +108,21 @@ pub fn old_layout_table(warehouse: &Path) {
     )
     .expect("entry");
 }
+
+/// Runs `script` with `python` and `args`, and reads the JSON it prints.
+/// The script should end with `sys.stdout.flush(); os._exit(0)`: the
+/// `deltalake` package's native threads can abort the interpreter's
+/// teardown after the answer is printed.
+pub fn python_json(python: &str, script: &str, args: &[&Path]) -> serde_json::Value {
+    let out = Command::new(python)
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the script printed JSON")
+}

@@ -3,10 +3,9 @@
 //! tables of the layout before Delta are read and converted.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::common::{
-    old_layout_table, quiver, quiver_at_once, scalar, session, stderr, test_python,
+    old_layout_table, python_json, quiver, quiver_at_once, scalar, session, stderr, test_python,
 };
 
 /// The commits in a table's log.
@@ -69,19 +68,7 @@ print(json.dumps({
 sys.stdout.flush()
 os._exit(0)
 "#;
-    let out = Command::new(&python)
-        .args(["-c", script])
-        .arg(&table)
-        .arg(wh.join("tables/r"))
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("the reader printed JSON");
+    let got = python_json(&python, script, &[&table, &wh.join("tables/r")]);
     assert_eq!(got["version"], 1);
     assert_eq!(got["rows"], 1001);
     assert_eq!(
@@ -216,17 +203,7 @@ print(json.dumps({"columns": t.column_names, "ids": sum(t.column("id").to_pylist
 sys.stdout.flush()
 os._exit(0)
 "#;
-    let out = Command::new(&python)
-        .args(["-c", script])
-        .arg(&table)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let got = python_json(&python, script, &[&table]);
     assert_eq!(got["columns"], serde_json::json!(["id", "score"]));
     assert_eq!(got["ids"], 55);
     assert_eq!(got["scores"], 5.0);
@@ -279,4 +256,36 @@ async fn describe_history_lists_commits() {
     assert_eq!(batch.column(1).null_count(), 0, "every commit has a time");
     let newest = s.sql("describe history t limit 1").await.expect("limit");
     assert_eq!(newest[0].num_rows(), 1);
+}
+
+/// OPTIMIZE's commit moves rows without changing them: every file it
+/// removes and adds is marked `dataChange: false`, as Delta's OPTIMIZE
+/// marks them, so readers of changes and other writers skip it.
+#[tokio::test]
+async fn optimize_commits_no_change_of_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let s = session(&wh).await;
+    for sql in [
+        "create table t as select 1 as x",
+        "insert into t values (2)",
+        "insert into t values (3)",
+        "optimize t",
+    ] {
+        s.sql(sql).await.expect(sql);
+    }
+    let log = std::fs::read_to_string(wh.join("tables/t/_delta_log/00000000000000000003.json"))
+        .expect("the compaction's commit");
+    let mut files = 0;
+    for line in log.lines() {
+        let action: serde_json::Value = serde_json::from_str(line).expect("JSON");
+        for kind in ["add", "remove"] {
+            if let Some(file) = action.get(kind) {
+                files += 1;
+                assert_eq!(file["dataChange"], false, "{line}");
+            }
+        }
+    }
+    assert_eq!(files, 4, "three removed, one added: {log}");
+    assert_eq!(scalar(&s, "select sum(x) from t").await, "6");
 }

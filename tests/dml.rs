@@ -6,10 +6,9 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 use crate::common::{
-    old_layout_table, quiver, quiver_at_once, scalar, session, stderr, test_python,
+    old_layout_table, python_json, quiver, quiver_at_once, scalar, session, stderr, test_python,
 };
 
 /// The actions of commit `version` of the table at `table`: (kind, path).
@@ -162,17 +161,7 @@ print(json.dumps({
 sys.stdout.flush()
 os._exit(0)
 "#;
-    let out = Command::new(&python)
-        .args(["-c", script])
-        .arg(wh.join("tables/t"))
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let got = python_json(&python, script, &[&wh.join("tables/t")]);
     assert_eq!(got["rows"].to_string(), expected_rows);
     assert_eq!(got["sum"].to_string(), expected_sum);
     assert_eq!(got["odd"].to_string(), expected_odd);

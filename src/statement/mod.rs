@@ -18,6 +18,7 @@ pub mod ddl;
 pub mod dml;
 pub mod history;
 pub mod model;
+pub mod optimize;
 pub mod params;
 pub mod vacuum;
 

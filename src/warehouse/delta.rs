@@ -183,12 +183,12 @@ fn delta_type(data_type: &DataType) -> DataType {
     }
 }
 
-fn add_action(file: &WrittenFile) -> Action {
+fn add_action(file: &WrittenFile, data_change: bool) -> Action {
     Action::Add(Add {
         path: file.path.clone(),
         size: file.size as i64,
         modification_time: chrono::Utc::now().timestamp_millis(),
-        data_change: true,
+        data_change,
         stats: file.rows.map(|n| format!("{{\"numRecords\":{n}}}")),
         ..Default::default()
     })
@@ -222,7 +222,7 @@ pub async fn commit(
                 // With the post-commit hook: a checkpoint every 100
                 // versions, so opening the table stays quick.
                 CommitBuilder::from(CommitProperties::default())
-                    .with_actions(file.map(add_action).into_iter().collect())
+                    .with_actions(file.map(|f| add_action(f, true)).into_iter().collect())
                     .build(
                         Some(snapshot as &dyn TableReference),
                         Arc::clone(&store),
@@ -238,7 +238,8 @@ pub async fn commit(
             _ => {
                 // A new table, a converted one, or one replaced: its schema
                 // and, for a replace, the removal of every current file.
-                let mut actions: Vec<Action> = file.map(add_action).into_iter().collect();
+                let mut actions: Vec<Action> =
+                    file.map(|f| add_action(f, true)).into_iter().collect();
                 if mode == WriteMode::Append {
                     for old in old_layout {
                         let relative = old.strip_prefix(&dir).unwrap_or(old);
@@ -253,11 +254,14 @@ pub async fn commit(
                                 )
                             })?
                             .size;
-                        actions.push(add_action(&WrittenFile {
-                            path: relative.to_string(),
-                            size,
-                            rows: None,
-                        }));
+                        actions.push(add_action(
+                            &WrittenFile {
+                                path: relative.to_string(),
+                                size,
+                                rows: None,
+                            },
+                            true,
+                        ));
                     }
                 }
                 let columns = delta_schema(name, schema)?;
@@ -322,6 +326,22 @@ pub async fn commit_new_schema(
     commit_files(name, table, removed, Some(added), operation, Some(schema)).await
 }
 
+/// Commits a compaction of `removed` into `added`, the same rows: its
+/// files are marked as no change of data, so appends by other writers do
+/// not conflict with it. `Ok(false)` as [`commit_change`].
+pub async fn commit_compaction(
+    name: &str,
+    table: &DeltaTable,
+    removed: &[DataFile],
+    added: &WrittenFile,
+) -> Result<bool> {
+    let operation = DeltaOperation::Optimize {
+        predicate: None,
+        target_size: i64::try_from(added.size).unwrap_or(i64::MAX),
+    };
+    commit_files(name, table, removed, Some(added), operation, None).await
+}
+
 async fn commit_files(
     name: &str,
     table: &DeltaTable,
@@ -332,12 +352,14 @@ async fn commit_files(
 ) -> Result<bool> {
     let snapshot = table.snapshot().map_err(|e| delta_error(name, e))?;
     let now = chrono::Utc::now().timestamp_millis();
+    // A compaction moves rows without changing them.
+    let data_change = operation.changes_data();
     let mut actions: Vec<Action> = removed
         .iter()
         .map(|f| {
             Action::Remove(Remove {
                 path: f.relative.clone(),
-                data_change: true,
+                data_change,
                 deletion_timestamp: Some(now),
                 extended_file_metadata: Some(true),
                 size: i64::try_from(f.size).ok(),
@@ -345,7 +367,7 @@ async fn commit_files(
             })
         })
         .collect();
-    actions.extend(added.map(add_action));
+    actions.extend(added.map(|f| add_action(f, data_change)));
     let mut properties = CommitProperties::default();
     if let Some(schema) = schema {
         let metadata = snapshot
