@@ -289,3 +289,56 @@ async fn optimize_commits_no_change_of_data() {
     assert_eq!(files, 4, "three removed, one added: {log}");
     assert_eq!(scalar(&s, "select sum(x) from t").await, "6");
 }
+
+/// A table whose log names a file that is gone (removed outside quiver) is
+/// an error naming the file, never a result without that file's rows; a
+/// corrupt log entry is an error naming the table; other tables still read.
+#[tokio::test]
+async fn a_missing_file_or_corrupt_log_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let s = session(&wh).await;
+    for sql in [
+        "create table t as select 1 as x",
+        "insert into t values (2)",
+        "create table c as select 1 as y",
+        "insert into c values (2)",
+        "create table fine as select 5 as z",
+    ] {
+        s.sql(sql).await.expect(sql);
+    }
+    // The file of the second write: the first, which the schema is read
+    // from, is there, and the scan must notice the other is not.
+    let mut files: Vec<_> = crate::persistence::walk(&wh.join("tables/t"))
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    files.sort();
+    let gone = files.pop().expect("a data file");
+    std::fs::remove_file(&gone).expect("remove");
+    let s = session(&wh).await;
+    for sql in [
+        "select * from t",
+        "select count(*) from t",
+        "delete from t where x = 1",
+    ] {
+        let e = s.sql(sql).await.expect_err(sql).to_string();
+        assert!(
+            e.contains(gone.to_str().expect("utf-8").trim_start_matches('/')),
+            "names the missing file: {sql}: {e}"
+        );
+    }
+    std::fs::write(
+        wh.join("tables/c/_delta_log/00000000000000000001.json"),
+        "not json{",
+    )
+    .expect("corrupt");
+    let s = session(&wh).await;
+    let e = s
+        .sql("select * from c")
+        .await
+        .expect_err("corrupt")
+        .to_string();
+    assert!(e.contains("table 'c'"), "{e}");
+    assert_eq!(scalar(&s, "select z from fine").await, "5");
+}

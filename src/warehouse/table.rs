@@ -22,7 +22,9 @@ use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::{InsertOp, MergeIntoClause};
@@ -32,6 +34,7 @@ use datafusion::parquet::arrow::AsyncArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::parquet::schema::types::ColumnPath;
+use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
@@ -155,6 +158,41 @@ impl WarehouseTable {
     }
 }
 
+impl WarehouseTable {
+    /// An error naming a file of the table that `plan` (its scan) does not
+    /// read: a file the table's log or entry names that is missing.
+    fn check_every_file_scanned(&self, plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
+        let mut scanned: HashSet<String> = HashSet::new();
+        if let Some(config) = plan
+            .downcast_ref::<DataSourceExec>()
+            .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
+        {
+            for group in &config.file_groups {
+                for file in group.files() {
+                    scanned.insert(file.object_meta.location.to_string());
+                }
+            }
+        } else if plan.downcast_ref::<EmptyExec>().is_none() {
+            // A plan of another shape: nothing to check it against.
+            return Ok(());
+        }
+        let missing = self
+            .inner
+            .table_paths()
+            .iter()
+            .find(|url| !scanned.contains(url.prefix().as_ref()));
+        match missing {
+            Some(url) => Err(DataFusionError::Execution(format!(
+                "table '{}' cannot be read: it names file {url}, which does not exist (removed \
+                 outside quiver?); RESTORE TABLE {} TO VERSION AS OF an earlier version whose \
+                 files are there, or drop the table",
+                self.name, self.name
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
 /// `schema` with the types a table's entry keeps for columns whose files
 /// cannot say them (run-end encoded columns, stored decoded): the scan
 /// casts what it reads to them.
@@ -241,7 +279,14 @@ impl TableProvider for WarehouseTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.inner.scan(state, projection, filters, limit).await
+        let plan = self.inner.scan(state, projection, filters, limit).await?;
+        // A listing of one file that is gone lists nothing, and the scan
+        // would read the table without it. Without a LIMIT (which may stop
+        // the listing early) every file must be there.
+        if limit.is_none() {
+            self.check_every_file_scanned(&plan)?;
+        }
+        Ok(plan)
     }
 
     fn supports_filters_pushdown(
