@@ -59,6 +59,16 @@ pub async fn session(dir: &Path) -> QuiverSession {
         .expect("open the warehouse")
 }
 
+/// A session on the warehouse at `dir` after running `statements`, each
+/// of which must succeed.
+pub async fn session_after(dir: &Path, statements: &[&str]) -> QuiverSession {
+    let s = session(dir).await;
+    for sql in statements {
+        s.sql(sql).await.expect(sql);
+    }
+    s
+}
+
 /// The single value a query returns, formatted.
 pub async fn scalar(session: &QuiverSession, sql: &str) -> String {
     let batches = session.sql(sql).await.expect(sql);

@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use crate::common::{
-    old_layout_table, python_json, quiver, quiver_at_once, scalar, session, stderr, test_python,
+    old_layout_table, python_json, quiver, quiver_at_once, scalar, session, session_after, stderr,
+    test_python,
 };
 
 /// The commits in a table's log.
@@ -178,16 +179,17 @@ async fn old_layout_tables_are_read_and_converted() {
 async fn deltalake_reads_altered_and_renamed_tables() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wh = dir.path().join("wh");
-    let s = session(&wh).await;
-    for sql in [
-        "create table t as select value as id, 'v' || value as label from generate_series(1, 10)",
-        "alter table t add column score double default 0.5",
-        "alter table t drop column label",
-        "create schema s",
-        "alter table t rename to s.u",
-    ] {
-        s.sql(sql).await.expect(sql);
-    }
+    session_after(
+        &wh,
+        &[
+            "create table t as select value as id, 'v' || value as label from generate_series(1, 10)",
+            "alter table t add column score double default 0.5",
+            "alter table t drop column label",
+            "create schema s",
+            "alter table t rename to s.u",
+        ],
+    )
+    .await;
     assert!(!wh.join("tables/t/_delta_log").exists());
     let table = wh.join("schemas/s/tables/u");
     assert_eq!(log_versions(&table), 3, "a create and two rewrites");
@@ -217,15 +219,16 @@ async fn describe_history_lists_commits() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let wh = dir.path().join("wh");
-    let s = session(&wh).await;
-    for sql in [
-        "create table t as select 1 as x",
-        "insert into t values (2)",
-        "delete from t where x = 1",
-        "restore table t to version as of 0",
-    ] {
-        s.sql(sql).await.expect(sql);
-    }
+    let s = session_after(
+        &wh,
+        &[
+            "create table t as select 1 as x",
+            "insert into t values (2)",
+            "delete from t where x = 1",
+            "restore table t to version as of 0",
+        ],
+    )
+    .await;
     let batches = s.sql("describe history t").await.expect("history");
     let batch = &batches[0];
     let versions = batch
@@ -265,15 +268,16 @@ async fn describe_history_lists_commits() {
 async fn optimize_commits_no_change_of_data() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wh = dir.path().join("wh");
-    let s = session(&wh).await;
-    for sql in [
-        "create table t as select 1 as x",
-        "insert into t values (2)",
-        "insert into t values (3)",
-        "optimize t",
-    ] {
-        s.sql(sql).await.expect(sql);
-    }
+    let s = session_after(
+        &wh,
+        &[
+            "create table t as select 1 as x",
+            "insert into t values (2)",
+            "insert into t values (3)",
+            "optimize t",
+        ],
+    )
+    .await;
     let log = std::fs::read_to_string(wh.join("tables/t/_delta_log/00000000000000000003.json"))
         .expect("the compaction's commit");
     let mut files = 0;
@@ -297,16 +301,17 @@ async fn optimize_commits_no_change_of_data() {
 async fn a_missing_file_or_corrupt_log_is_an_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wh = dir.path().join("wh");
-    let s = session(&wh).await;
-    for sql in [
-        "create table t as select 1 as x",
-        "insert into t values (2)",
-        "create table c as select 1 as y",
-        "insert into c values (2)",
-        "create table fine as select 5 as z",
-    ] {
-        s.sql(sql).await.expect(sql);
-    }
+    session_after(
+        &wh,
+        &[
+            "create table t as select 1 as x",
+            "insert into t values (2)",
+            "create table c as select 1 as y",
+            "insert into c values (2)",
+            "create table fine as select 5 as z",
+        ],
+    )
+    .await;
     // The file of the second write: the first, which the schema is read
     // from, is there, and the scan must notice the other is not.
     let mut files: Vec<_> = crate::persistence::walk(&wh.join("tables/t"))
