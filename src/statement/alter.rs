@@ -30,7 +30,7 @@ use crate::statement::ddl::warehouse_object;
 use crate::statement::dml::conform;
 use crate::warehouse::delta::{self, COMMIT_ATTEMPTS};
 use crate::warehouse::schemas::WarehouseCatalog;
-use crate::warehouse::table::{WarehouseTable, write_file};
+use crate::warehouse::table::{Unpublished, WarehouseTable, write_file};
 use crate::warehouse::{Entry, Key, WarehouseSchema, check_object_name, now};
 
 /// A parsed `ALTER`.
@@ -457,23 +457,16 @@ async fn change_columns(
         let rows = conform(rows, Arc::clone(&new_schema), name);
         let options = ctx.copied_config().options().execution.parquet.clone();
         let written = write_file(warehouse, name, &new_schema, rows, &options).await?;
-        match delta::commit_new_schema(name, &delta_table, &files, &written.file, &new_schema).await
-        {
-            Ok(true) => {
-                written.keep();
-                let entry = Entry::Delta {
-                    declared,
-                    updated: now(),
-                };
-                warehouse.put_entry(name, &entry).await?;
-                schema.invalidate(name);
-                return Ok(());
-            }
-            Ok(false) => written.remove().await?,
-            Err(e) => {
-                written.keep();
-                return Err(e);
-            }
+        let committed =
+            delta::commit_new_schema(name, &delta_table, &files, &written.file, &new_schema).await;
+        if Unpublished::settle(Some(written), committed).await? {
+            let entry = Entry::Delta {
+                declared,
+                updated: now(),
+            };
+            warehouse.put_entry(name, &entry).await?;
+            schema.invalidate(name);
+            return Ok(());
         }
     }
     Err(DataFusionError::Execution(format!(

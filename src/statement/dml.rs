@@ -159,23 +159,11 @@ pub async fn run(
         }
         let removed: Vec<DataFile> = change.removed.iter().map(|&i| files[i].clone()).collect();
         let added = change.added.as_ref().map(|a| &a.file);
-        match delta::commit_change(name, &table, &removed, added, operation).await {
-            Ok(true) => {
-                change.added.map(Unpublished::keep);
-                return Ok(Some(count_batch(change.count)));
-            }
-            Ok(false) => {
-                // Another writer's commit conflicts: run again on its
-                // snapshot.
-                if let Some(added) = change.added {
-                    added.remove().await?;
-                }
-            }
-            Err(e) => {
-                // The commit may have landed: its file stays for VACUUM.
-                change.added.map(Unpublished::keep);
-                return Err(e);
-            }
+        let committed = delta::commit_change(name, &table, &removed, added, operation).await;
+        // Not committed: another writer's commit conflicts, and the
+        // statement runs again on its snapshot.
+        if Unpublished::settle(change.added, committed).await? {
+            return Ok(Some(count_batch(change.count)));
         }
     }
     Err(DataFusionError::Execution(format!(

@@ -22,7 +22,7 @@ use crate::statement::ddl::warehouse_object;
 use crate::statement::dml::conform;
 use crate::warehouse::delta::{self, COMMIT_ATTEMPTS};
 use crate::warehouse::schemas::WarehouseCatalog;
-use crate::warehouse::table::{WarehouseTable, write_file};
+use crate::warehouse::table::{Unpublished, WarehouseTable, write_file};
 
 /// A parsed `OPTIMIZE`.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,17 +100,10 @@ pub async fn execute(
         let rows = conform(rows, Arc::clone(&columns), &name);
         let parquet = ctx.copied_config().options().execution.parquet.clone();
         let written = write_file(warehouse, &name, &columns, rows, &parquet).await?;
-        match delta::commit_compaction(&name, &delta_table, &files, &written.file).await {
-            Ok(true) => {
-                written.keep();
-                schema.invalidate(&name);
-                return counts(files.len() as u64, 1);
-            }
-            Ok(false) => written.remove().await?,
-            Err(e) => {
-                written.keep();
-                return Err(e);
-            }
+        let committed = delta::commit_compaction(&name, &delta_table, &files, &written.file).await;
+        if Unpublished::settle(Some(written), committed).await? {
+            schema.invalidate(&name);
+            return counts(files.len() as u64, 1);
         }
     }
     Err(DataFusionError::Execution(format!(

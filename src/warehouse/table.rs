@@ -408,6 +408,24 @@ impl Unpublished {
     pub async fn remove(self) -> Result<()> {
         self.folder.remove().await
     }
+
+    /// Settles the file by what became of its commit: kept when it landed
+    /// (`Ok(true)`) or may have (an error, the file left to VACUUM),
+    /// removed when it surely did not (`Ok(false)`: a conflict, and the
+    /// statement runs again). Returns the commit's answer.
+    pub async fn settle(file: Option<Self>, committed: Result<bool>) -> Result<bool> {
+        match (file, committed) {
+            (Some(file), Ok(false)) => {
+                file.remove().await?;
+                Ok(false)
+            }
+            (Some(file), other) => {
+                file.keep();
+                other
+            }
+            (None, other) => other,
+        }
+    }
 }
 
 /// Writes `data` (of `schema`, the table's) as a new Parquet file in a
