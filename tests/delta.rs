@@ -347,3 +347,77 @@ async fn a_missing_file_or_corrupt_log_is_an_error() {
     assert!(e.contains("table 'c'"), "{e}");
     assert_eq!(scalar(&s, "select z from fine").await, "5");
 }
+
+/// DuckDB's delta extension (the file the `duckdb-extension-delta` package
+/// ships, loaded without a download) reads a table quiver wrote and then
+/// changed with DELETE, UPDATE and MERGE: the same rows as quiver.
+#[tokio::test]
+async fn duckdb_reads_tables_quiver_changed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let s = session_after(
+        &wh,
+        &[
+            "create table t as select value as id, \
+             case when value % 10 = 0 then null else concat('row ', value) end as label, \
+             value * 0.25 as x, value % 3 = 0 as flag, \
+             to_timestamp_seconds(1700000000 + value * 3600) as at, \
+             arrow_cast(value, 'Int32') as small \
+             from generate_series(1, 500)",
+            "insert into t values (501, 'late', 0.5, true, NULL, NULL)",
+            "delete from t where id % 7 = 0",
+            "update t set label = upper(label) where id % 5 = 0",
+            "merge into t using (values (1, 'one'), (900, 'new')) s(id, label) on t.id = s.id \
+             when matched then update set label = s.label \
+             when not matched then insert (id, label) values (s.id, s.label)",
+        ],
+    )
+    .await;
+    let Some(python) = test_python() else {
+        return;
+    };
+    let script = r#"
+import glob, json, os, sys
+import duckdb, duckdb_extension_delta
+ext = glob.glob(os.path.join(os.path.dirname(duckdb_extension_delta.__file__),
+                             "extensions", "*", "delta.duckdb_extension"))[0]
+con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+con.execute(f"LOAD '{ext}'")
+path = sys.argv[1].replace("'", "''")
+rows = con.execute(
+    "SELECT id, label, x, flag, epoch(\"at\")::BIGINT, small "
+    f"FROM delta_scan('{path}') ORDER BY id").fetchall()
+print(json.dumps([list(r) for r in rows]))
+sys.stdout.flush(); os._exit(0)
+"#;
+    let duck = python_json(&python, script, &[&wh.join("tables/t")]);
+    let ours = s
+        .sql("select id, label, x, flag, extract(epoch from at) as at, small from t order by id")
+        .await
+        .expect("read");
+    let mut writer = datafusion::arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, datafusion::arrow::json::writer::JsonArray>(Vec::new());
+    for batch in &ours {
+        writer.write(batch).expect("to JSON");
+    }
+    writer.finish().expect("to JSON");
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_slice(&writer.into_inner()).expect("JSON rows");
+    let expected: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| {
+            let at = row["at"].as_f64().map(|v| v as i64);
+            serde_json::json!([
+                row["id"],
+                row["label"],
+                row["x"],
+                row["flag"],
+                at,
+                row["small"]
+            ])
+        })
+        .collect();
+    assert_eq!(expected.len(), 431, "500 + 1 - 71 deleted + 1 merged in");
+    assert_eq!(duck, serde_json::Value::Array(expected));
+}

@@ -400,7 +400,13 @@ async fn change_columns(
                 fields.push(Arc::clone(field));
             }
             select.push(value);
-            fields.push(Arc::new(Field::new(column, data_type, !not_null)));
+            let field = Field::new(column, data_type, !not_null);
+            declared
+                .types
+                .extend(crate::warehouse::table::declared_types(&Schema::new(vec![
+                    field.clone(),
+                ])));
+            fields.push(Arc::new(field));
             if let Some(default) = default {
                 declared.defaults.insert(column.clone(), default.clone());
             }

@@ -251,7 +251,7 @@ pub async fn create_table(
     .with_declared(Declared {
         defaults,
         keys,
-        types: run_end_encoded(&stream.schema()),
+        types: crate::warehouse::table::declared_types(&stream.schema()),
     });
     sink.write_all(stream, &ctx.task_ctx()).await?;
     schema.invalidate(name);
@@ -341,17 +341,6 @@ fn storable_columns(name: &str, schema: &DFSchema) -> Result<()> {
     }
     // And what the table's Delta log cannot describe.
     crate::warehouse::delta::delta_schema(name, schema.as_arrow()).map(|_| ())
-}
-
-/// The run-end encoded columns of `schema` with their types, for the
-/// table's entry: Parquet stores them decoded.
-fn run_end_encoded(schema: &Schema) -> BTreeMap<String, String> {
-    schema
-        .fields()
-        .iter()
-        .filter(|f| matches!(f.data_type(), DataType::RunEndEncoded(..)))
-        .map(|f| (f.name().clone(), f.data_type().to_string()))
-        .collect()
 }
 
 /// Why Parquet cannot hold `data_type`, looking inside nested types.
@@ -469,8 +458,9 @@ pub async fn drop(schema: &WarehouseSchema, name: &str, view: bool) -> Result<bo
     }
     let statement = if view { "DROP VIEW" } else { "DROP TABLE" };
     if view != (kind == "view") {
+        let a = if kind.starts_with('e') { "an" } else { "a" };
         return plan_err!(
-            "{statement}: '{name}' is a {kind}, not a {}",
+            "{statement}: '{name}' is {a} {kind}, not a {}",
             if view { "view" } else { "table" }
         );
     }

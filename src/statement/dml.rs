@@ -108,10 +108,10 @@ pub async fn run(
             .into_iter()
             .find(|(n, _)| n == name)
             .and_then(|(_, e)| e.ok())
-            .map(|e| e.kind())
+            .map(|e| e.a_kind())
             .unwrap_or("not a table");
         return Err(DataFusionError::Plan(format!(
-            "cannot run {} on '{name}': it is a {kind}, and only tables quiver manages change \
+            "cannot run {} on '{name}': it is {kind}, and only tables quiver manages change \
              rows",
             verb(&dml.op)
         )));

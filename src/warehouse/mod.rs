@@ -105,6 +105,15 @@ impl Entry {
             Entry::External { .. } => "external table",
         }
     }
+
+    /// [`Self::kind`] with its article: "a view", "an external table".
+    pub fn a_kind(&self) -> &'static str {
+        match self {
+            Entry::Table { .. } | Entry::Delta { .. } => "a table",
+            Entry::View { .. } => "a view",
+            Entry::External { .. } => "an external table",
+        }
+    }
 }
 
 /// What a table's CREATE declared that its Parquet files do not hold: column
@@ -294,9 +303,16 @@ impl Warehouse {
             }) => (files.clone(), declared.clone()),
             Some(Entry::Delta { declared, .. }) => (Vec::new(), declared.clone()),
             Some(other) if mode == WriteMode::Append => {
-                return plan_err!("cannot write to '{name}': it is a {}", other.kind());
+                return plan_err!("cannot write to '{name}': it is {}", other.a_kind());
             }
-            _ => (Vec::new(), Declared::default()),
+            // A new table: the types its files will not say.
+            _ => (
+                Vec::new(),
+                Declared {
+                    types: table::declared_types(schema),
+                    ..Declared::default()
+                },
+            ),
         };
         delta::commit(self, name, Some(file), mode, schema, &old_layout).await?;
         let is_delta = matches!(entry, Some(Entry::Delta { .. }));

@@ -480,7 +480,13 @@ async fn write_parquet(
 ) -> Result<u64> {
     let path = warehouse.path(file);
     let writer = object_store::buffered::BufWriter::new(Arc::clone(warehouse.store()), path);
-    let first = data.next().await.transpose()?;
+    let stored = stored_schema(schema);
+    let first = data
+        .next()
+        .await
+        .transpose()?
+        .map(|b| to_stored(b, &stored))
+        .transpose()?;
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_max_row_group_row_count(Some(options.max_row_group_size.max(1)))
@@ -491,12 +497,12 @@ async fn write_parquet(
             props = props.set_column_dictionary_enabled(column, dictionary);
         }
     }
-    let mut parquet = AsyncArrowWriter::try_new(writer, Arc::clone(schema), Some(props.build()))?;
+    let mut parquet = AsyncArrowWriter::try_new(writer, Arc::clone(&stored), Some(props.build()))?;
     let mut rows = 0u64;
-    let mut nan_free = NanFreeColumns::new(schema);
+    let mut nan_free = NanFreeColumns::new(&stored);
     let mut data = futures::stream::iter(first.map(Ok)).chain(data);
     while let Some(batch) = data.next().await {
-        let batch = batch?;
+        let batch = to_stored(batch?, &stored)?;
         rows += batch.num_rows() as u64;
         nan_free.observe(&batch);
         parquet.write(&batch).await?;
@@ -505,6 +511,85 @@ async fn write_parquet(
     parquet.append_key_value_metadata(nan_free.key_value());
     parquet.close().await?;
     Ok(rows)
+}
+
+/// The type a column of `data_type` is stored as, at any depth: a
+/// timestamp in seconds as one in microseconds. Parquet has no seconds
+/// unit, and Arrow's writer would store the values as bare integers that
+/// only Arrow readers of the embedded schema take for times; a Delta
+/// table's timestamps are microseconds. Every other type as it is.
+pub fn stored_type(data_type: &DataType) -> DataType {
+    use datafusion::arrow::datatypes::{Field, TimeUnit};
+    let field = |f: &Arc<Field>| {
+        Arc::new(
+            f.as_ref()
+                .clone()
+                .with_data_type(stored_type(f.data_type())),
+        )
+    };
+    match data_type {
+        DataType::Timestamp(TimeUnit::Second, tz) => {
+            DataType::Timestamp(TimeUnit::Microsecond, tz.clone())
+        }
+        DataType::List(f) => DataType::List(field(f)),
+        DataType::LargeList(f) => DataType::LargeList(field(f)),
+        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(field(f), *n),
+        DataType::Map(f, sorted) => DataType::Map(field(f), *sorted),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(field).collect()),
+        DataType::Dictionary(k, v) => DataType::Dictionary(k.clone(), Box::new(stored_type(v))),
+        other => other.clone(),
+    }
+}
+
+/// `schema` with every column of the type it is stored as
+/// ([`stored_type`]).
+fn stored_schema(schema: &SchemaRef) -> SchemaRef {
+    if schema
+        .fields()
+        .iter()
+        .all(|f| stored_type(f.data_type()) == *f.data_type())
+    {
+        return Arc::clone(schema);
+    }
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            f.as_ref()
+                .clone()
+                .with_data_type(stored_type(f.data_type()))
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `batch` with its columns cast to `stored`'s types.
+fn to_stored(batch: RecordBatch, stored: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema().fields() == stored.fields() {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(stored.fields())
+        .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(stored), columns)?)
+}
+
+/// The columns of `schema` whose files do not say their type, with their
+/// types, for the table's entry: run-end encoded columns (stored decoded)
+/// and those [`stored_type`] changes. The scan casts what it reads back.
+pub fn declared_types(schema: &Schema) -> BTreeMap<String, String> {
+    schema
+        .fields()
+        .iter()
+        .filter(|f| {
+            matches!(f.data_type(), DataType::RunEndEncoded(..))
+                || stored_type(f.data_type()) != *f.data_type()
+        })
+        .map(|f| (f.name().clone(), f.data_type().to_string()))
+        .collect()
 }
 
 /// Rows of the first batch below which the writer keeps its default
