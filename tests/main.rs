@@ -14,6 +14,7 @@ mod flight;
 mod list_scan;
 mod parquet_nan;
 mod persistence;
+mod s3;
 mod slt;
 mod top_k_seed;
 mod word2vec;
