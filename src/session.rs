@@ -220,7 +220,8 @@ impl QuiverSession {
             }
             Planned::Vacuum(stmt) => {
                 let batch = statement::vacuum::execute(
-                    self.warehouse(),
+                    &self.ctx,
+                    &self.catalog,
                     &self.models,
                     &stmt,
                     self.options.min_retention,

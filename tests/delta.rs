@@ -145,8 +145,27 @@ async fn replaced_files_stay_until_vacuum() {
     assert_eq!(parquet(&wh), 3);
     let kept = s.sql("vacuum dry run").await.expect("dry run");
     assert_eq!(kept.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
-    s.sql("vacuum retain 0 hours").await.expect("vacuum");
+    // VACUUM t: that table's folder alone.
+    s.sql("create table other as select 1 as v; insert overwrite other select 2")
+        .await
+        .expect("another table");
+    let removed = s
+        .sql("vacuum table t retain 0 hours")
+        .await
+        .expect("vacuum t");
+    assert_eq!(removed.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
     assert_eq!(parquet(&wh), 1);
+    let left = s
+        .sql("vacuum retain 0 hours dry run")
+        .await
+        .expect("dry run");
+    let left = datafusion::arrow::util::pretty::pretty_format_batches(&left)
+        .expect("format")
+        .to_string();
+    assert!(
+        left.contains("tables/other/") && !left.contains("tables/t/"),
+        "{left}"
+    );
     assert_eq!(scalar(&s, "select w from t").await, "three");
     assert_eq!(log_versions(&wh.join("tables/t")), 3);
 }

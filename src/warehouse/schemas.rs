@@ -62,6 +62,11 @@ impl WarehouseCatalog {
     }
 
     /// Schema `name` of the warehouse, if it has one.
+    /// The warehouse whose schemas these are.
+    pub fn warehouse(&self) -> &Arc<Warehouse> {
+        &self.warehouse
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<WarehouseSchema>> {
         self.schemas.read().ok()?.get(name).cloned()
     }

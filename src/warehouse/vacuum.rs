@@ -48,6 +48,28 @@ pub async fn vacuum(
     retain: Duration,
     dry_run: bool,
 ) -> Result<Vec<Leftover>> {
+    sweep(warehouse, None, models, retain, dry_run).await
+}
+
+/// [`vacuum`] of table `name` alone (`VACUUM t`): the files of its folder
+/// that no version within the retention period reads, or that its entry
+/// does not list. Models and staging files are left to `VACUUM`.
+pub async fn vacuum_table(
+    warehouse: &Warehouse,
+    name: &str,
+    retain: Duration,
+    dry_run: bool,
+) -> Result<Vec<Leftover>> {
+    sweep(warehouse, Some(name), None, retain, dry_run).await
+}
+
+async fn sweep(
+    warehouse: &Warehouse,
+    only: Option<&str>,
+    models: Option<&ModelStore>,
+    retain: Duration,
+    dry_run: bool,
+) -> Result<Vec<Leftover>> {
     let cutoff_time = SystemTime::now() - retain;
     let cutoff: DateTime<Utc> = cutoff_time.into();
     let store = warehouse.store();
@@ -73,6 +95,9 @@ pub async fn vacuum(
         let Some(name) = Warehouse::entry_name(&meta.location) else {
             continue;
         };
+        if only.is_some_and(|only| only != name) {
+            continue;
+        }
         match warehouse.read_entry(&name).await? {
             Some(Entry::Table { files, .. }) => {
                 tables.insert(Warehouse::table_dir(&name));
@@ -87,7 +112,10 @@ pub async fn vacuum(
     }
 
     let mut found: Vec<(ObjectMeta, &'static str)> = Vec::new();
-    let data = warehouse.path("tables");
+    let data = match only {
+        Some(name) => warehouse.path(&Warehouse::table_dir(name)),
+        None => warehouse.path("tables"),
+    };
     for meta in list_all(store.as_ref(), &data).await? {
         let path = relative(&meta);
         if meta.last_modified >= cutoff || listed.contains(&path) {
