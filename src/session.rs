@@ -23,7 +23,7 @@ use quiver_engine::models::{NoProgress, ProgressSink};
 use crate::statement::{self, ddl, model};
 use crate::warehouse::policy::PathPolicy;
 use crate::warehouse::schemas::WarehouseCatalog;
-use crate::warehouse::{Warehouse, WarehouseSchema};
+use crate::warehouse::{Warehouse, WarehouseSchema, external_delta};
 
 pub use crate::warehouse::{CATALOG, SCHEMA};
 
@@ -144,7 +144,15 @@ impl QuiverSession {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features();
-        let state = quiver_engine::configure(builder, &models).build();
+        let mut builder = quiver_engine::configure(builder, &models);
+        builder
+            .table_factories()
+            .get_or_insert_with(Default::default)
+            .insert(
+                external_delta::FILE_TYPE.to_string(),
+                Arc::new(external_delta::DeltaTableFactory),
+            );
+        let state = builder.build();
         let ctx = SessionContext::new_with_state(state);
         let schema = Arc::new(WarehouseSchema::new(Arc::clone(&warehouse)));
         let catalog = Arc::new(WarehouseCatalog::new(

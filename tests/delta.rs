@@ -440,3 +440,116 @@ sys.stdout.flush(); os._exit(0)
     assert_eq!(expected.len(), 431, "500 + 1 - 71 deleted + 1 merged in");
     assert_eq!(duck, serde_json::Value::Array(expected));
 }
+
+/// A partitioned Delta table Python's deltalake wrote (its defaults), read
+/// as an external table: its columns and partition values from its log,
+/// and what the writer commits later seen at the next query.
+#[tokio::test]
+async fn external_delta_tables_read_other_writers_tables() {
+    let Some(python) = test_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let table = dir.path().join("events");
+    let write = r#"
+import datetime, json, os, sys
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+path, step = sys.argv[1], sys.argv[2]
+if step == "create":
+    ids = list(range(1, 101))
+    data = pa.table({
+        "id": pa.array(ids, pa.int64()),
+        "name": [f"event {i}" for i in ids],
+        "day": [datetime.date(2026, 1, 1 + i % 28) for i in ids],
+        "region": [["eu", "us", None][i % 3] for i in ids],
+    })
+    write_deltalake(path, data, partition_by=["region"])
+else:
+    data = pa.table({
+        "id": pa.array([1001, 1002], pa.int64()),
+        "name": ["late a", "late b"],
+        "day": [datetime.date(2026, 2, 1)] * 2,
+        "region": ["asia", "eu"],
+    })
+    write_deltalake(path, data, mode="append")
+    DeltaTable(path).delete("id <= 10")
+print(json.dumps({"version": DeltaTable(path).version()}))
+sys.stdout.flush(); os._exit(0)
+"#;
+    let step = |s: &str| python_json(&python, write, &[&table, Path::new(s)]);
+    assert_eq!(step("create")["version"], 0);
+    let location = table.to_str().expect("utf-8").replace('\'', "''");
+    let s = session_after(
+        &wh,
+        &[&format!(
+            "create external table events stored as delta location '{location}'"
+        )],
+    )
+    .await;
+    assert_eq!(
+        scalar(
+            &s,
+            "select string_agg(column_name, ',' order by ordinal_position) \
+             from information_schema.columns where table_name = 'events'"
+        )
+        .await,
+        "id,name,day,region",
+        "the partition column after the file columns"
+    );
+    assert_eq!(scalar(&s, "select count(*) from events").await, "100");
+    assert_eq!(
+        scalar(
+            &s,
+            "select string_agg(concat(coalesce(region, 'null'), '=', n), ' ' order by region) \
+             from (select region, count(*) as n from events group by region)"
+        )
+        .await,
+        "eu=33 us=34 null=33"
+    );
+    assert_eq!(
+        scalar(&s, "select sum(id) from events where region = 'us'").await,
+        (1..=100).filter(|i| i % 3 == 1).sum::<i64>().to_string()
+    );
+    assert_eq!(
+        scalar(&s, "select max(day) from events").await,
+        "2026-01-28"
+    );
+
+    // The writer appends and deletes; the next query reads that version.
+    assert_eq!(step("more")["version"], 2);
+    assert_eq!(scalar(&s, "select count(*) from events").await, "92");
+    assert_eq!(
+        scalar(&s, "select name from events where region = 'asia'").await,
+        "late a"
+    );
+    // And a new process, from the stored definition.
+    let again = session(&wh).await;
+    assert_eq!(scalar(&again, "select min(id) from events").await, "11");
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    for (sql, expected) in [
+        ("delete from events where id = 11", "events"),
+        (
+            "create external table e2 (id bigint) stored as delta location '{location}'",
+            "its columns are its log's",
+        ),
+        (
+            "create external table e3 stored as delta location '{empty}'",
+            "no Delta table there",
+        ),
+        (
+            "create external table e4 stored as delta location '{location}' \
+             options ('format.compression' 'zstd')",
+            "unknown option 'format.compression'",
+        ),
+    ] {
+        let sql = sql
+            .replace("{location}", &location)
+            .replace("{empty}", empty.to_str().expect("utf-8"));
+        let err = s.sql(&sql).await.expect_err(&sql).to_string();
+        assert!(err.contains(expected), "{sql}: {err}");
+    }
+}

@@ -389,6 +389,32 @@ sys.stdout.flush(); os._exit(0)
         "create, insert, delete, update, merge, optimize"
     );
 
+    // A Delta table Python's deltalake wrote to the store, partitioned,
+    // read as an external table.
+    let script = r#"
+import json, os, sys
+import pyarrow as pa
+from deltalake import write_deltalake
+opts = {"AWS_ENDPOINT_URL": sys.argv[1], "AWS_ALLOW_HTTP": "true",
+        "AWS_ACCESS_KEY_ID": "quiver-test", "AWS_SECRET_ACCESS_KEY": "quiver-test",
+        "AWS_REGION": "us-east-1"}
+data = pa.table({"n": pa.array(range(1, 201), pa.int64()), "part": [i % 4 for i in range(1, 201)]})
+write_deltalake("s3://quiver-wh/outside-delta", data, partition_by=["part"], storage_options=opts)
+print(json.dumps({"rows": data.num_rows}))
+sys.stdout.flush(); os._exit(0)
+"#;
+    let wrote = python_json(&s3.python, script, &[&endpoint]);
+    assert_eq!(wrote["rows"], 200, "{wrote}");
+    s3.run(
+        wh,
+        "create external table ext_delta stored as delta \
+         location 's3://quiver-wh/outside-delta'",
+    );
+    assert_eq!(
+        s3.scalar(wh, "select sum(n) from ext_delta where part = 2"),
+        (1..=200).filter(|n| n % 4 == 2).sum::<i64>().to_string()
+    );
+    assert_eq!(s3.scalar(wh, "select count(*) from ext_delta"), "200");
 }
 
 /// Two processes appending to one table on S3 at once: every row lands

@@ -24,7 +24,7 @@ use deltalake_core::logstore::{LogStoreRef, logstore_factories};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
+use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
 
 use super::{Warehouse, WriteMode};
@@ -58,6 +58,16 @@ fn table_url(warehouse: &Warehouse, name: &str) -> Result<Url> {
 /// The log store of table `name`, over the warehouse's own object store.
 fn log_store(warehouse: &Warehouse, name: &str) -> Result<LogStoreRef> {
     let url = table_url(warehouse, name)?;
+    log_store_at(
+        Arc::clone(warehouse.store()),
+        url,
+        &format!("table '{name}'"),
+    )
+}
+
+/// The log store of the Delta table at `url` (ending in `/`), over `store`;
+/// errors name `what`.
+pub fn log_store_at(store: Arc<dyn ObjectStore>, url: Url, what: &str) -> Result<LogStoreRef> {
     // deltalake-core knows `file://` and `memory://`; the warehouse's store
     // does the I/O for any other scheme, with the same default log store.
     let scheme = Url::parse(&format!("{}://", url.scheme()))
@@ -71,11 +81,8 @@ fn log_store(warehouse: &Warehouse, name: &str) -> Result<LogStoreRef> {
         factories.insert(scheme, file);
     }
     DeltaTableBuilder::from_url(url.clone())
-        .and_then(|b| {
-            b.with_storage_backend(Arc::clone(warehouse.store()), url)
-                .build_storage()
-        })
-        .map_err(|e| delta_error(name, e))
+        .and_then(|b| b.with_storage_backend(store, url).build_storage())
+        .map_err(|e| DataFusionError::Execution(format!("{what}: {e}")))
 }
 
 /// Table `name` at its newest version; `None` when its folder holds no

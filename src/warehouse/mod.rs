@@ -46,6 +46,7 @@ pub const SCHEMA: &str = "public";
 
 pub mod catalog;
 pub mod delta;
+pub mod external_delta;
 pub mod location;
 pub mod policy;
 pub mod rows;

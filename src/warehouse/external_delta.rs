@@ -1,0 +1,289 @@
+//! `CREATE EXTERNAL TABLE t STORED AS DELTA LOCATION '...'` (#24): a Delta
+//! Lake table another tool wrote, on any store quiver reaches (a local
+//! folder, `s3://`, ...). Its columns and partition columns are its log's;
+//! each query reads the newest version, so what other writers commit is
+//! seen at the next query.
+//!
+//! The files of the snapshot are scanned as plain Parquet, as quiver's own
+//! tables are ([`super::delta`]), with each file's partition values from
+//! the log. That keeps quiver's scan (pruning, TABLESAMPLE SYSTEM, top-k)
+//! and plans that need no Delta code to run. Two table features it does
+//! not read yet are refused with an error naming the table rather than
+//! read wrongly: column mapping (file columns named apart from the table's)
+//! and deletion vectors (rows deleted without rewriting their file).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, FieldRef, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProviderFactory};
+use datafusion::common::{DataFusionError, Result, ScalarValue, not_impl_err, plan_err};
+use datafusion::datasource::TableProvider;
+use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::datasource::listing::{ListingTableUrl, PartitionedFile};
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::{CreateExternalTable, Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use deltalake_core::DeltaTable;
+use deltalake_core::kernel::engine::arrow_conversion::TryIntoArrow;
+use deltalake_core::logstore::LogStoreRef;
+use object_store::path::Path;
+use quiver_engine::parquet::nan_safe::NanSafeParquetFormatFactory;
+
+use super::delta::log_store_at;
+
+/// The file type `STORED AS DELTA` names.
+pub const FILE_TYPE: &str = "DELTA";
+
+/// Opens `STORED AS DELTA` tables; registered in every session.
+#[derive(Debug, Default)]
+pub struct DeltaTableFactory;
+
+#[async_trait]
+impl TableProviderFactory for DeltaTableFactory {
+    async fn create(
+        &self,
+        state: &dyn Session,
+        cmd: &CreateExternalTable,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let [location] = cmd.locations.as_slice() else {
+            return plan_err!("a Delta table has one LOCATION, its folder");
+        };
+        let what = format!("Delta table at '{location}'");
+        if !cmd.schema.fields().is_empty() {
+            return plan_err!(
+                "{what}: its columns are its log's; leave the column list out of \
+                 CREATE EXTERNAL TABLE ... STORED AS DELTA"
+            );
+        }
+        if !cmd.table_partition_cols.is_empty() {
+            return plan_err!(
+                "{what}: its partition columns are its log's; leave PARTITIONED BY out"
+            );
+        }
+        if let Some(option) = cmd.options.keys().next() {
+            return plan_err!(
+                "{what}: unknown option '{option}' (a Delta table takes only the store's \
+                 aws.*, gcp.* and azure.* options)"
+            );
+        }
+        let url = ListingTableUrl::parse(location)?;
+        let store = state.runtime_env().object_store(&url)?;
+        let mut root = url.as_str().to_string();
+        if !root.ends_with('/') {
+            root.push('/');
+        }
+        let root_url =
+            url::Url::parse(&root).map_err(|e| DataFusionError::Plan(format!("{what}: {e}")))?;
+        let log = log_store_at(store, root_url, &what)?;
+        let table = ExternalDelta::open(what, log, url).await?;
+        Ok(Arc::new(table))
+    }
+}
+
+/// An external Delta table: its columns as its log declared them when the
+/// table was opened, the data columns first and the partition columns
+/// after them (as DataFusion orders a partitioned table's columns).
+#[derive(Debug)]
+pub struct ExternalDelta {
+    what: String,
+    log: LogStoreRef,
+    store: ObjectStoreUrl,
+    /// The table's folder in its store.
+    root: Path,
+    file_schema: SchemaRef,
+    partitions: Vec<FieldRef>,
+    schema: SchemaRef,
+}
+
+impl ExternalDelta {
+    async fn open(what: String, log: LogStoreRef, url: ListingTableUrl) -> Result<Self> {
+        let table = load(&what, &log).await?;
+        let snapshot = table
+            .snapshot()
+            .map_err(|e| DataFusionError::Execution(format!("{what}: {e}")))?;
+        let mapping = snapshot
+            .metadata()
+            .configuration()
+            .get("delta.columnMapping.mode");
+        if mapping.is_some_and(|m| !m.eq_ignore_ascii_case("none")) {
+            return not_impl_err!(
+                "{what}: it uses column mapping (its files name columns apart from the table), \
+                 which quiver does not read yet"
+            );
+        }
+        let partition_columns = snapshot.metadata().partition_columns().to_vec();
+        let logical = snapshot
+            .schema()
+            .as_ref()
+            .try_into_arrow()
+            .map_err(|e| DataFusionError::Execution(format!("{what}: its schema: {e}")));
+        let logical: Schema = logical?;
+        let mut files = Vec::new();
+        let mut partitions = Vec::new();
+        for field in logical.fields() {
+            if partition_columns.contains(field.name()) {
+                continue;
+            }
+            files.push(Arc::clone(field));
+        }
+        for column in &partition_columns {
+            let field = logical.field_with_name(column).map_err(|_| {
+                DataFusionError::Execution(format!(
+                    "{what}: partition column '{column}' is not one of its columns"
+                ))
+            })?;
+            partitions.push(Arc::new(field.clone()));
+        }
+        let file_schema = Arc::new(Schema::new(files.clone()));
+        let schema = Arc::new(Schema::new(
+            files
+                .into_iter()
+                .chain(partitions.iter().cloned())
+                .collect::<Vec<_>>(),
+        ));
+        let store = url.object_store();
+        Ok(Self {
+            what,
+            log,
+            store,
+            root: url.prefix().clone(),
+            file_schema,
+            partitions,
+            schema,
+        })
+    }
+
+    /// The newest snapshot's files, each with its partition values.
+    async fn files(&self) -> Result<Vec<PartitionedFile>> {
+        let table = load(&self.what, &self.log).await?;
+        let snapshot = table
+            .snapshot()
+            .map_err(|e| DataFusionError::Execution(format!("{}: {e}", self.what)))?;
+        let mut out = Vec::new();
+        for file in snapshot.log_data() {
+            let path = file.path();
+            if file.deletion_vector_descriptor().is_some() {
+                return not_impl_err!(
+                    "{}: file {path} has a deletion vector, which quiver does not read yet \
+                     (OPTIMIZE or REORG the table with its writer to apply them)",
+                    self.what
+                );
+            }
+            if path.contains("://") {
+                return not_impl_err!(
+                    "{}: file {path} is outside the table's folder (a shallow clone), which \
+                     quiver does not read",
+                    self.what
+                );
+            }
+            let mut location = self.root.clone();
+            for part in file.object_store_path().parts() {
+                location = location.join(part);
+            }
+            let mut scanned = PartitionedFile::new(String::new(), file.size().max(0) as u64);
+            scanned.object_meta.location = location;
+            let values = file.partition_values_map();
+            scanned.partition_values = self
+                .partitions
+                .iter()
+                .map(|field| partition_value(&self.what, field, values.get(field.name())))
+                .collect::<Result<_>>()?;
+            out.push(scanned);
+        }
+        Ok(out)
+    }
+}
+
+async fn load(what: &str, log: &LogStoreRef) -> Result<DeltaTable> {
+    let mut table = DeltaTable::new(Arc::clone(log));
+    match table.load().await {
+        Ok(()) => Ok(table),
+        Err(deltalake_core::DeltaTableError::NotATable(_)) => {
+            plan_err!("{what}: no Delta table there (no _delta_log folder with a commit)")
+        }
+        Err(e) => Err(DataFusionError::Execution(format!("{what}: {e}"))),
+    }
+}
+
+/// A partition value as the log writes it (text; a missing or null value
+/// is NULL, as is an empty one for a type other than a string), of the
+/// column's type.
+fn partition_value(
+    what: &str,
+    field: &FieldRef,
+    value: Option<&Option<String>>,
+) -> Result<ScalarValue> {
+    let data_type = field.data_type();
+    match value.and_then(|v| v.as_deref()) {
+        None => ScalarValue::try_from(data_type),
+        Some("") if !matches!(data_type, DataType::Utf8 | DataType::LargeUtf8) => {
+            ScalarValue::try_from(data_type)
+        }
+        Some(text) => ScalarValue::try_from_string(text.to_string(), data_type).map_err(|e| {
+            DataFusionError::Execution(format!(
+                "{what}: partition value '{text}' of column '{}' is not a {data_type}: {}",
+                field.name(),
+                e.strip_backtrace()
+            ))
+        }),
+    }
+}
+
+#[async_trait]
+impl TableProvider for ExternalDelta {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let files = self.files().await?;
+        if files.is_empty() {
+            let schema = match projection {
+                Some(p) => Arc::new(self.schema.project(p)?),
+                None => Arc::clone(&self.schema),
+            };
+            return Ok(Arc::new(EmptyExec::new(schema)));
+        }
+        let groups = state.config().target_partitions().clamp(1, files.len());
+        let mut grouped = vec![Vec::new(); groups];
+        for (i, file) in files.into_iter().enumerate() {
+            grouped[i % groups].push(file);
+        }
+        let format =
+            <NanSafeParquetFormatFactory as Default>::default().create(state, &HashMap::new())?;
+        let schema = TableSchema::builder(Arc::clone(&self.file_schema))
+            .with_table_partition_cols(self.partitions.clone())
+            .build();
+        let source = format.file_source(schema);
+        let config = FileScanConfigBuilder::new(self.store.clone(), source)
+            .with_file_groups(grouped.into_iter().map(FileGroup::new).collect())
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        format.create_physical_plan(state, config).await
+    }
+
+    /// Filters stay above the scan, which prunes files, row groups and
+    /// pages with them once DataFusion pushes them into the Parquet reader.
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+}
