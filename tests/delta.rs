@@ -553,3 +553,99 @@ sys.stdout.flush(); os._exit(0)
         assert!(err.contains(expected), "{sql}: {err}");
     }
 }
+
+/// An external Delta table with deletion vectors (a vector file and an
+/// inline one, tests/python/delta_with_deletion_vectors.py): the deleted
+/// rows are skipped, as DuckDB's delta extension skips them, also under
+/// TABLESAMPLE and top-k; a vector whose checksum does not match is an
+/// error naming the file.
+#[tokio::test]
+async fn external_delta_tables_skip_deleted_rows() {
+    let Some(python) = test_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = dir.path().join("wh");
+    let table = dir.path().join("dv");
+    let made = python_json(
+        &python,
+        include_str!("python/delta_with_deletion_vectors.py"),
+        &[&table],
+    );
+    assert_eq!(made["version"], 2, "{made}");
+    // What is left: ids 1000..2999 but every 7th and 2999, and 3002..3097.
+    let kept: Vec<i64> = (1000..2999)
+        .filter(|i| (i - 1000) % 7 != 0)
+        .chain(3002..3098)
+        .collect();
+    assert_eq!(made["deleted"], 3100 - kept.len());
+    let expected = format!(
+        "{} {} {} {}",
+        kept.len(),
+        kept.iter().sum::<i64>(),
+        kept[0],
+        kept[kept.len() - 1]
+    );
+    let location = table.to_str().expect("utf-8").replace('\'', "''");
+    let s = session_after(
+        &wh,
+        &[&format!(
+            "create external table d stored as delta location '{location}'"
+        )],
+    )
+    .await;
+    let summary = "select concat_ws(' ', count(*), sum(id), min(id), max(id)) from d";
+    assert_eq!(scalar(&s, summary).await, expected);
+    let script = r#"
+import glob, json, os, sys
+import duckdb, duckdb_extension_delta
+ext = glob.glob(os.path.join(os.path.dirname(duckdb_extension_delta.__file__),
+                             "extensions", "*", "delta.duckdb_extension"))[0]
+con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+con.execute(f"LOAD '{ext}'")
+path = sys.argv[1].replace("'", "''")
+row = con.execute(f"SELECT count(*), sum(id), min(id), max(id) FROM delta_scan('{path}')").fetchone()
+print(json.dumps(" ".join(str(v) for v in row)))
+sys.stdout.flush(); os._exit(0)
+"#;
+    assert_eq!(python_json(&python, script, &[&table]), expected.as_str());
+
+    let deleted = "(id < 1000 or (id < 3000 and (id - 1000) % 7 = 0) or id in (2999, 3000, 3001, 3098, 3099))";
+    for sample in 1..=4 {
+        let sampled = format!(
+            "select count(*) from d tablesample system (50 percent) repeatable ({sample}) \
+             where {deleted}"
+        );
+        assert_eq!(scalar(&s, &sampled).await, "0", "{sampled}");
+    }
+    assert_eq!(
+        scalar(&s, "select string_agg(cast(id as varchar), ',') from (select id from d order by id desc limit 3)").await,
+        "3097,3096,3095"
+    );
+    assert_eq!(
+        scalar(&s, "select count(*) from d where id between 990 and 1010").await,
+        "9",
+        "1001..1010 but 1007"
+    );
+
+    // A vector file whose checksum does not match.
+    let vector = std::fs::read_dir(&table)
+        .expect("list")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with(".bin"))
+        .expect("a vector file");
+    let mut bytes = std::fs::read(&vector).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&vector, bytes).expect("write");
+    let err = s
+        .sql(summary)
+        .await
+        .expect_err("a corrupt vector")
+        .to_string();
+    assert!(
+        err.contains("deletion vector cannot be read: its checksum does not match")
+            && err.contains(".parquet"),
+        "{err}"
+    );
+}

@@ -7,10 +7,11 @@
 //! The files of the snapshot are scanned as plain Parquet, as quiver's own
 //! tables are ([`super::delta`]), with each file's partition values from
 //! the log. That keeps quiver's scan (pruning, TABLESAMPLE SYSTEM, top-k)
-//! and plans that need no Delta code to run. Two table features it does
-//! not read yet are refused with an error naming the table rather than
-//! read wrongly: column mapping (file columns named apart from the table's)
-//! and deletion vectors (rows deleted without rewriting their file).
+//! and plans that need no Delta code to run. Deletion vectors (rows a
+//! writer deleted without rewriting their file) become a Parquet access
+//! plan that skips those rows ([`super::deletion_vectors`]). Column
+//! mapping (file columns named apart from the table's) is not read yet and
+//! is refused with an error naming the table rather than read wrongly.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use datafusion::common::{DataFusionError, Result, ScalarValue, not_impl_err, pla
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::datasource::listing::{ListingTableUrl, PartitionedFile};
+use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -31,9 +33,11 @@ use datafusion::physical_plan::empty::EmptyExec;
 use deltalake_core::DeltaTable;
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoArrow;
 use deltalake_core::logstore::LogStoreRef;
+use object_store::ObjectStore;
 use object_store::path::Path;
 use quiver_engine::parquet::nan_safe::NanSafeParquetFormatFactory;
 
+use super::deletion_vectors::{access_plan, deleted_rows};
 use super::delta::log_store_at;
 
 /// The file type `STORED AS DELTA` names.
@@ -79,8 +83,8 @@ impl TableProviderFactory for DeltaTableFactory {
         }
         let root_url =
             url::Url::parse(&root).map_err(|e| DataFusionError::Plan(format!("{what}: {e}")))?;
-        let log = log_store_at(store, root_url, &what)?;
-        let table = ExternalDelta::open(what, log, url).await?;
+        let log = log_store_at(store, root_url.clone(), &what)?;
+        let table = ExternalDelta::open(what, log, url, root_url).await?;
         Ok(Arc::new(table))
     }
 }
@@ -93,15 +97,21 @@ pub struct ExternalDelta {
     what: String,
     log: LogStoreRef,
     store: ObjectStoreUrl,
-    /// The table's folder in its store.
+    /// The table's folder in its store, and its URL.
     root: Path,
+    root_url: url::Url,
     file_schema: SchemaRef,
     partitions: Vec<FieldRef>,
     schema: SchemaRef,
 }
 
 impl ExternalDelta {
-    async fn open(what: String, log: LogStoreRef, url: ListingTableUrl) -> Result<Self> {
+    async fn open(
+        what: String,
+        log: LogStoreRef,
+        url: ListingTableUrl,
+        root_url: url::Url,
+    ) -> Result<Self> {
         let table = load(&what, &log).await?;
         let snapshot = table
             .snapshot()
@@ -152,28 +162,38 @@ impl ExternalDelta {
             log,
             store,
             root: url.prefix().clone(),
+            root_url: root_url.clone(),
             file_schema,
             partitions,
             schema,
         })
     }
 
-    /// The newest snapshot's files, each with its partition values.
-    async fn files(&self) -> Result<Vec<PartitionedFile>> {
+    /// The newest snapshot's files, each with its partition values and,
+    /// for a file with a deletion vector, the access plan that skips the
+    /// rows it deletes.
+    async fn files(&self, store: Arc<dyn ObjectStore>) -> Result<Vec<PartitionedFile>> {
         let table = load(&self.what, &self.log).await?;
         let snapshot = table
             .snapshot()
             .map_err(|e| DataFusionError::Execution(format!("{}: {e}", self.what)))?;
         let mut out = Vec::new();
-        for file in snapshot.log_data() {
-            let path = file.path();
-            if file.deletion_vector_descriptor().is_some() {
-                return not_impl_err!(
-                    "{}: file {path} has a deletion vector, which quiver does not read yet \
-                     (OPTIMIZE or REORG the table with its writer to apply them)",
-                    self.what
-                );
-            }
+        // What the scan needs of each file, taken before any await (the
+        // log's iterator is not Send).
+        let listed: Vec<_> = snapshot
+            .log_data()
+            .into_iter()
+            .map(|file| {
+                (
+                    file.path().into_owned(),
+                    file.object_store_path(),
+                    file.size(),
+                    file.partition_values_map(),
+                    file.deletion_vector_descriptor(),
+                )
+            })
+            .collect();
+        for (path, relative, size, values, dv) in listed {
             if path.contains("://") {
                 return not_impl_err!(
                     "{}: file {path} is outside the table's folder (a shallow clone), which \
@@ -182,12 +202,27 @@ impl ExternalDelta {
                 );
             }
             let mut location = self.root.clone();
-            for part in file.object_store_path().parts() {
+            for part in relative.parts() {
                 location = location.join(part);
             }
-            let mut scanned = PartitionedFile::new(String::new(), file.size().max(0) as u64);
+            let mut scanned = PartitionedFile::new(String::new(), size.max(0) as u64);
             scanned.object_meta.location = location;
-            let values = file.partition_values_map();
+            if let Some(dv) = dv {
+                // The rows the writer deleted, skipped by the Parquet scan
+                // (row groups wholly deleted are not read at all).
+                let what = format!("{}: file {path}", self.what);
+                let deleted =
+                    deleted_rows(store.as_ref(), &self.root, &self.root_url, &dv, &what).await?;
+                let metadata = DFParquetMetadata::new(store.as_ref(), &scanned.object_meta)
+                    .fetch_metadata()
+                    .await?;
+                let rows: Vec<usize> = metadata
+                    .row_groups()
+                    .iter()
+                    .map(|g| g.num_rows().max(0) as usize)
+                    .collect();
+                scanned = scanned.with_extension(access_plan(&deleted, &rows, &what)?);
+            }
             scanned.partition_values = self
                 .partitions
                 .iter()
@@ -251,7 +286,8 @@ impl TableProvider for ExternalDelta {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let files = self.files().await?;
+        let store = state.runtime_env().object_store(&self.store)?;
+        let files = self.files(store).await?;
         if files.is_empty() {
             let schema = match projection {
                 Some(p) => Arc::new(self.schema.project(p)?),

@@ -45,6 +45,7 @@ pub const CATALOG: &str = "quiver";
 pub const SCHEMA: &str = "public";
 
 pub mod catalog;
+pub mod deletion_vectors;
 pub mod delta;
 pub mod external_delta;
 pub mod location;

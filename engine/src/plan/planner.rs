@@ -126,6 +126,11 @@ async fn sample_row_groups(
                     }
                 }
             }
+            // A plan the scan already has (rows a Delta deletion vector
+            // deletes) still holds: the sample is drawn from what it reads.
+            if let Some(existing) = file.extension::<ParquetAccessPlan>() {
+                plan = intersect(existing, plan)?;
+            }
             files.push(file.clone().with_extension(plan));
         }
         groups.push(FileGroup::new(files));
@@ -134,6 +139,32 @@ async fn sample_row_groups(
         .with_file_groups(groups)
         .build();
     Ok(Some(DataSourceExec::from_data_source(config)))
+}
+
+/// The rows both plans read, row group by row group.
+fn intersect(a: &ParquetAccessPlan, b: ParquetAccessPlan) -> Result<ParquetAccessPlan> {
+    use datafusion::datasource::physical_plan::parquet::RowGroupAccess;
+    if a.len() != b.len() {
+        return datafusion::common::exec_err!(
+            "TABLESAMPLE: two access plans of {} and {} row groups for one file",
+            a.len(),
+            b.len()
+        );
+    }
+    let groups = a
+        .inner()
+        .iter()
+        .zip(b.into_inner())
+        .map(|pair| match pair {
+            (RowGroupAccess::Skip, _) | (_, RowGroupAccess::Skip) => RowGroupAccess::Skip,
+            (RowGroupAccess::Scan, other) => other,
+            (other, RowGroupAccess::Scan) => other.clone(),
+            (RowGroupAccess::Selection(x), RowGroupAccess::Selection(y)) => {
+                RowGroupAccess::Selection(x.intersection(&y))
+            }
+        })
+        .collect();
+    Ok(ParquetAccessPlan::new(groups))
 }
 
 /// The row counts of the pages of row group `row_group`, by the leaf column
