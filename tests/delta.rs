@@ -367,6 +367,20 @@ async fn a_missing_file_or_corrupt_log_is_an_error() {
     assert_eq!(scalar(&s, "select z from fine").await, "5");
 }
 
+/// The start of a Python script that reads the Delta table at its first
+/// argument with DuckDB: `con` with the delta extension loaded (the file
+/// the `duckdb-extension-delta` package ships, without a download), and
+/// `path` quoted for SQL.
+const DUCKDB: &str = r#"
+import glob, json, os, sys
+import duckdb, duckdb_extension_delta
+ext = glob.glob(os.path.join(os.path.dirname(duckdb_extension_delta.__file__),
+                             "extensions", "*", "delta.duckdb_extension"))[0]
+con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+con.execute(f"LOAD '{ext}'")
+path = sys.argv[1].replace("'", "''")
+"#;
+
 /// DuckDB's delta extension (the file the `duckdb-extension-delta` package
 /// ships, loaded without a download) reads a table quiver wrote and then
 /// changed with DELETE, UPDATE and MERGE: the same rows as quiver.
@@ -395,21 +409,15 @@ async fn duckdb_reads_tables_quiver_changed() {
     let Some(python) = test_python() else {
         return;
     };
-    let script = r#"
-import glob, json, os, sys
-import duckdb, duckdb_extension_delta
-ext = glob.glob(os.path.join(os.path.dirname(duckdb_extension_delta.__file__),
-                             "extensions", "*", "delta.duckdb_extension"))[0]
-con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
-con.execute(f"LOAD '{ext}'")
-path = sys.argv[1].replace("'", "''")
+    let script = DUCKDB.to_string()
+        + r#"
 rows = con.execute(
     "SELECT id, label, x, flag, epoch(\"at\")::BIGINT, small "
     f"FROM delta_scan('{path}') ORDER BY id").fetchall()
 print(json.dumps([list(r) for r in rows]))
 sys.stdout.flush(); os._exit(0)
 "#;
-    let duck = python_json(&python, script, &[&wh.join("tables/t")]);
+    let duck = python_json(&python, &script, &[&wh.join("tables/t")]);
     let ours = s
         .sql("select id, label, x, flag, extract(epoch from at) as at, small from t order by id")
         .await
@@ -596,19 +604,13 @@ async fn external_delta_tables_skip_deleted_rows() {
     .await;
     let summary = "select concat_ws(' ', count(*), sum(id), min(id), max(id)) from d";
     assert_eq!(scalar(&s, summary).await, expected);
-    let script = r#"
-import glob, json, os, sys
-import duckdb, duckdb_extension_delta
-ext = glob.glob(os.path.join(os.path.dirname(duckdb_extension_delta.__file__),
-                             "extensions", "*", "delta.duckdb_extension"))[0]
-con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
-con.execute(f"LOAD '{ext}'")
-path = sys.argv[1].replace("'", "''")
+    let script = DUCKDB.to_string()
+        + r#"
 row = con.execute(f"SELECT count(*), sum(id), min(id), max(id) FROM delta_scan('{path}')").fetchone()
 print(json.dumps(" ".join(str(v) for v in row)))
 sys.stdout.flush(); os._exit(0)
 "#;
-    assert_eq!(python_json(&python, script, &[&table]), expected.as_str());
+    assert_eq!(python_json(&python, &script, &[&table]), expected.as_str());
 
     let deleted = "(id < 1000 or (id < 3000 and (id - 1000) % 7 = 0) or id in (2999, 3000, 3001, 3098, 3099))";
     for sample in 1..=4 {

@@ -24,12 +24,10 @@ use datafusion::datasource::TableProvider;
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::datasource::listing::{ListingTableUrl, PartitionedFile};
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{CreateExternalTable, Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::empty::EmptyExec;
 use deltalake_core::DeltaTable;
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoArrow;
 use deltalake_core::logstore::LogStoreRef;
@@ -39,6 +37,7 @@ use quiver_engine::parquet::nan_safe::NanSafeParquetFormatFactory;
 
 use super::deletion_vectors::{access_plan, deleted_rows};
 use super::delta::log_store_at;
+use super::rows::FileScan;
 
 /// The file type `STORED AS DELTA` names.
 pub const FILE_TYPE: &str = "DELTA";
@@ -288,30 +287,17 @@ impl TableProvider for ExternalDelta {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let store = state.runtime_env().object_store(&self.store)?;
         let files = self.files(store).await?;
-        if files.is_empty() {
-            let schema = match projection {
-                Some(p) => Arc::new(self.schema.project(p)?),
-                None => Arc::clone(&self.schema),
-            };
-            return Ok(Arc::new(EmptyExec::new(schema)));
-        }
-        let groups = state.config().target_partitions().clamp(1, files.len());
-        let mut grouped = vec![Vec::new(); groups];
-        for (i, file) in files.into_iter().enumerate() {
-            grouped[i % groups].push(file);
-        }
         let format =
             <NanSafeParquetFormatFactory as Default>::default().create(state, &HashMap::new())?;
-        let schema = TableSchema::builder(Arc::clone(&self.file_schema))
-            .with_table_partition_cols(self.partitions.clone())
-            .build();
-        let source = format.file_source(schema);
-        let config = FileScanConfigBuilder::new(self.store.clone(), source)
-            .with_file_groups(grouped.into_iter().map(FileGroup::new).collect())
-            .with_projection_indices(projection.cloned())?
-            .with_limit(limit)
-            .build();
-        format.create_physical_plan(state, config).await
+        let scan = FileScan {
+            format,
+            store: self.store.clone(),
+            schema: TableSchema::builder(Arc::clone(&self.file_schema))
+                .with_table_partition_cols(self.partitions.clone())
+                .build(),
+            output: Arc::clone(&self.schema),
+        };
+        scan.plan(state, files, projection, limit).await
     }
 
     /// Filters stay above the scan, which prunes files, row groups and

@@ -86,6 +86,47 @@ impl FileRows {
     }
 }
 
+/// A scan of Parquet files of one schema: `output` is the schema a
+/// provider shows (`schema`'s columns, partition and virtual ones too).
+pub(crate) struct FileScan {
+    pub format: Arc<dyn FileFormat>,
+    pub store: ObjectStoreUrl,
+    pub schema: TableSchema,
+    pub output: SchemaRef,
+}
+
+impl FileScan {
+    /// The plan that reads `files`, dealt round-robin into the session's
+    /// target partitions (none: an empty plan).
+    pub async fn plan(
+        self,
+        state: &dyn Session,
+        files: Vec<PartitionedFile>,
+        projection: Option<&Vec<usize>>,
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if files.is_empty() {
+            let schema = match projection {
+                Some(p) => Arc::new(self.output.project(p)?),
+                None => self.output,
+            };
+            return Ok(Arc::new(EmptyExec::new(schema)));
+        }
+        let groups = state.config().target_partitions().clamp(1, files.len());
+        let mut grouped = vec![Vec::new(); groups];
+        for (i, file) in files.into_iter().enumerate() {
+            grouped[i % groups].push(file);
+        }
+        let source = self.format.file_source(self.schema);
+        let config = FileScanConfigBuilder::new(self.store, source)
+            .with_file_groups(grouped.into_iter().map(FileGroup::new).collect())
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        self.format.create_physical_plan(state, config).await
+    }
+}
+
 fn file_field() -> FieldRef {
     Arc::new(Field::new(FILE_COLUMN, DataType::UInt32, false))
 }
@@ -111,18 +152,7 @@ impl TableProvider for FileRows {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if self.files.is_empty() {
-            let schema = match projection {
-                Some(p) => Arc::new(self.schema.project(p)?),
-                None => Arc::clone(&self.schema),
-            };
-            return Ok(Arc::new(EmptyExec::new(schema)));
-        }
-        let groups = state
-            .config()
-            .target_partitions()
-            .clamp(1, self.files.len());
-        let mut files = vec![Vec::new(); groups];
+        let mut files = Vec::with_capacity(self.files.len());
         for (i, file) in self.files.iter().enumerate() {
             let mut scanned = PartitionedFile::new(String::new(), file.size);
             scanned.object_meta.location = file.location.clone();
@@ -130,20 +160,20 @@ impl TableProvider for FileRows {
                 DataFusionError::Execution("a statement may change at most 2^32 files".into())
             })?;
             scanned.partition_values = vec![ScalarValue::UInt32(Some(position))];
-            files[i % groups].push(scanned);
+            files.push(scanned);
         }
         let mut schema = TableSchema::builder(Arc::clone(&self.table_schema))
             .with_table_partition_cols(vec![file_field()]);
         if self.row_numbers {
             schema = schema.with_virtual_columns(vec![row_field()]);
         }
-        let source = self.format.file_source(schema.build());
-        let config = FileScanConfigBuilder::new(self.store.clone(), source)
-            .with_file_groups(files.into_iter().map(FileGroup::new).collect())
-            .with_projection_indices(projection.cloned())?
-            .with_limit(limit)
-            .build();
-        self.format.create_physical_plan(state, config).await
+        let scan = FileScan {
+            format: Arc::clone(&self.format),
+            store: self.store.clone(),
+            schema: schema.build(),
+            output: Arc::clone(&self.schema),
+        };
+        scan.plan(state, files, projection, limit).await
     }
 
     /// Filters stay above the scan, which prunes row groups and pages with
