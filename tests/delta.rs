@@ -345,11 +345,15 @@ async fn a_missing_file_or_corrupt_log_is_an_error() {
         "select * from t",
         "select count(*) from t",
         "delete from t where x = 1",
+        "update t set x = 3",
+        "merge into t using (select 1 as x) s on t.x = s.x when matched then delete",
+        "optimize t",
     ] {
         let e = s.sql(sql).await.expect_err(sql).to_string();
         assert!(
-            e.contains(gone.to_str().expect("utf-8").trim_start_matches('/')),
-            "names the missing file: {sql}: {e}"
+            e.contains(gone.to_str().expect("utf-8").trim_start_matches('/'))
+                && e.contains("table 't' cannot be read"),
+            "names the table and the missing file: {sql}: {e}"
         );
     }
     std::fs::write(

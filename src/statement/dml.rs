@@ -134,6 +134,7 @@ pub async fn run(
     for _ in 0..COMMIT_ATTEMPTS {
         let table = warehouse.delta_table(name, &target.schema()).await?;
         let files = delta::data_files(&table, name)?;
+        delta::check_files_exist(warehouse, name, &files).await?;
         let job = Job {
             ctx,
             warehouse,

@@ -131,6 +131,54 @@ pub fn data_files(table: &DeltaTable, name: &str) -> Result<Vec<DataFile>> {
     Ok(out.into_iter().map(|(_, _, data)| data).collect())
 }
 
+/// An error naming the first of `files` (of table `name`) that is not in
+/// the store, as a read of the table reports it: a statement that reads
+/// the files directly (DML) checks first, so that the error names the
+/// table and the way out rather than a failed Parquet fetch.
+pub async fn check_files_exist(
+    warehouse: &Warehouse,
+    name: &str,
+    files: &[DataFile],
+) -> Result<()> {
+    use futures::StreamExt;
+    // Each check owns what it uses: a future borrowing here would not be
+    // Send for every lifetime, as a Flight SQL stream needs.
+    let checks: Vec<_> = files
+        .iter()
+        .map(|file| {
+            let store = Arc::clone(warehouse.store());
+            let location = warehouse.path(&file.path);
+            let relative = file.path.clone();
+            async move { (store.head(&location).await, relative) }
+        })
+        .collect();
+    let mut heads = futures::stream::iter(checks).buffered(16);
+    while let Some((found, relative)) = heads.next().await {
+        match found {
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(missing_file(name, &warehouse.file_url(&relative)));
+            }
+            Err(e) => {
+                return Err(quiver_engine::store::objects::store_error(
+                    format!("table '{name}': {relative}"),
+                    e,
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error for table `name` whose log names `url`, a file not there.
+pub fn missing_file(name: &str, url: &str) -> DataFusionError {
+    DataFusionError::Execution(format!(
+        "table '{name}' cannot be read: it names file {url}, which does not exist (removed \
+         outside quiver?); RESTORE TABLE {name} TO VERSION AS OF an earlier version whose files \
+         are there, or drop the table"
+    ))
+}
+
 /// The paths of `table`'s snapshot files, relative to the warehouse root,
 /// in the order [`data_files`] gives.
 pub fn files(table: &DeltaTable, name: &str) -> Result<Vec<String>> {

@@ -182,12 +182,7 @@ impl WarehouseTable {
             .iter()
             .find(|url| !scanned.contains(url.prefix().as_ref()));
         match missing {
-            Some(url) => Err(DataFusionError::Execution(format!(
-                "table '{}' cannot be read: it names file {url}, which does not exist (removed \
-                 outside quiver?); RESTORE TABLE {} TO VERSION AS OF an earlier version whose \
-                 files are there, or drop the table",
-                self.name, self.name
-            ))),
+            Some(url) => Err(super::delta::missing_file(&self.name, url.as_str())),
             None => Ok(()),
         }
     }
