@@ -118,15 +118,26 @@ pub(super) async fn ingest(
             "temporary tables do not outlive a request on this server; ingest into a warehouse table",
         ));
     }
-    if cmd.catalog.as_deref().is_some_and(|c| c != CATALOG)
-        || cmd.schema.as_deref().is_some_and(|s| s != SCHEMA)
-    {
+    if cmd.catalog.as_deref().is_some_and(|c| c != CATALOG) {
         return Err(Status::not_found(format!(
-            "the server's only writable schema is {CATALOG}.{SCHEMA}"
+            "the server's only writable catalog is {CATALOG}; ingest into {CATALOG}.<schema>"
         )));
     }
     if cmd.table.is_empty() {
         return Err(Status::invalid_argument("ingest needs a table name"));
+    }
+    // Into `public`, or a schema of the warehouse (`CREATE SCHEMA`).
+    let in_schema = cmd.schema.as_deref().unwrap_or(SCHEMA);
+    if session
+        .ctx()
+        .catalog(CATALOG)
+        .and_then(|c| c.schema(in_schema))
+        .is_none()
+    {
+        return Err(Status::not_found(format!(
+            "schema '{in_schema}' does not exist in {CATALOG} (CREATE SCHEMA {} first)",
+            quote_ident(in_schema)
+        )));
     }
     let options = cmd.table_definition_options.unwrap_or_default();
     let if_missing = TableNotExistOption::try_from(options.if_not_exist)
@@ -136,9 +147,18 @@ pub(super) async fn ingest(
 
     let exists = session
         .ctx()
-        .table_exist(datafusion::common::TableReference::bare(cmd.table.as_str()))
+        .table_exist(datafusion::common::TableReference::full(
+            CATALOG,
+            in_schema,
+            cmd.table.as_str(),
+        ))
         .map_err(|e| to_status(&e))?;
-    let table = quote_ident(&cmd.table);
+    let table = format!(
+        "{}.{}.{}",
+        quote_ident(CATALOG),
+        quote_ident(in_schema),
+        quote_ident(&cmd.table)
+    );
 
     let mut decoded = decode_put(stream);
     let first = decoded

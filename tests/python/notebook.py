@@ -86,6 +86,18 @@ try:
     raise AssertionError("ingest mode 'create' replaced an existing table")
 except adbc_driver_manager.Error as e:
     check("adbc_ingest create refuses an existing table", "already exists" in str(e), str(e))
+# Into a schema of the warehouse, as dbt's seeds and models go.
+cur.execute("CREATE SCHEMA IF NOT EXISTS staging")
+cur.fetchall()
+cur.adbc_ingest("raw_titles", more, mode="create", db_schema_name="staging")
+cur.adbc_ingest("raw_titles", more, mode="append", db_schema_name="staging")
+cur.execute("SELECT count(*) FROM staging.raw_titles")
+check("adbc_ingest into a schema", cur.fetchone()[0] == 2)
+try:
+    cur.adbc_ingest("raw_titles", more, mode="create", db_schema_name="no_such_schema")
+    raise AssertionError("ingest into a missing schema succeeded")
+except adbc_driver_manager.Error as e:
+    check("adbc_ingest into a missing schema is refused", "no_such_schema" in str(e), str(e))
 
 # adbc_get_objects lists the tables and their columns.
 objects = conn.adbc_get_objects(depth="all").read_all().to_pylist()
