@@ -21,6 +21,7 @@ use datafusion::common::{DFSchema, DataFusionError, Result, TableReference};
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::listing::{ListingTable, ListingTableConfig};
 use datafusion::execution::SessionState;
+use datafusion::logical_expr::TableType;
 use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
 use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt};
@@ -480,6 +481,27 @@ impl SchemaProvider for WarehouseSchema {
         names.sort();
         names.dedup();
         names
+    }
+
+    /// The kind from the catalog entry, without opening the table or
+    /// planning the view: `information_schema.tables` lists every entry,
+    /// and one view whose table was dropped or renamed must not make the
+    /// listing fail (dbt lists a schema's relations before each run, and
+    /// renames tables under their views in every table materialization).
+    async fn table_type(&self, name: &str) -> Result<Option<TableType>> {
+        if let Some(t) = self
+            .session_tables
+            .read()
+            .map_err(|_| poisoned())?
+            .get(name)
+        {
+            return Ok(Some(t.table_type()));
+        }
+        let index = self.index.read().map_err(|_| poisoned())?;
+        Ok(index.get(name).map(|indexed| match &indexed.entry {
+            Ok(Entry::View { .. }) => TableType::View,
+            _ => TableType::Base,
+        }))
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
