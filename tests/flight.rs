@@ -294,6 +294,19 @@ async fn metadata_lists_tables_and_server_facts() {
         "{shown}"
     );
 
+    // information_schema opens the tables as the query runs (DoGet, after
+    // the FlightInfo's session is gone): dbt's catalog asks this.
+    let columns = query(
+        &mut client,
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2",
+    )
+    .await;
+    let shown = text(&columns);
+    assert!(
+        shown.contains("| items      | title ") && shown.contains("| rust_items | id "),
+        "{shown}"
+    );
+
     let info = client.get_table_types().await.expect("table types");
     assert!(text(&fetch(&mut client, info).await).contains("VIEW"));
 

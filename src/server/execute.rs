@@ -175,7 +175,18 @@ pub(super) async fn query_stream(
     params: Option<RecordBatch>,
 ) -> Result<SendableRecordBatchStream, Status> {
     let Some(params) = params.filter(|p| p.num_columns() > 0 && p.num_rows() > 0) else {
-        return session.execute(&sql).await.map_err(|e| to_status(&e));
+        let stream = session.execute(&sql).await.map_err(|e| to_status(&e))?;
+        // The stream holds the session until it ends: a plan may open
+        // warehouse tables as it runs (information_schema.columns does),
+        // and the warehouse schema opens them with its session's state.
+        let schema = stream.schema();
+        return Ok(Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            stream.map(move |batch| {
+                let _held = &session;
+                batch
+            }),
+        )));
     };
     let first = session
         .execute_with(&sql, &row_values(&params, 0)?)
