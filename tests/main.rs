@@ -5,6 +5,7 @@ mod common;
 
 mod cli;
 mod conformance;
+mod dbt;
 mod delta;
 mod demo;
 mod dml;
