@@ -211,6 +211,28 @@ fn staging_path(path: &FsPath) -> PathBuf {
     name.into()
 }
 
+/// A new staging file in `folder`, made again if it went missing since
+/// [`create_folders`]: `DROP TABLE`, `DROP SCHEMA` and `VACUUM` remove the
+/// warehouse's empty folders, and a concurrent write's fresh folder is
+/// empty until this file is in it (two dbt snapshots at once lost one
+/// this way).
+fn open_staging(folder: &FsPath, staging: &FsPath) -> std::io::Result<File> {
+    let mut attempts = 0;
+    loop {
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(staging)
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 5 => {
+                attempts += 1;
+                create_folders(folder)?;
+            }
+            opened => return opened,
+        }
+    }
+}
+
 /// `payload` written durably at `path` (see the module doc).
 fn put_durably(path: &FsPath, payload: &PutPayload, create: bool) -> StoreResult<PutResult> {
     let folder = path
@@ -219,10 +241,7 @@ fn put_durably(path: &FsPath, payload: &PutPayload, create: bool) -> StoreResult
     create_folders(folder).map_err(io_error)?;
     let staging = staging_path(path);
     let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&staging)?;
+        let mut file = open_staging(folder, &staging)?;
         for chunk in payload.iter() {
             file.write_all(chunk)?;
         }
@@ -418,6 +437,18 @@ mod tests {
     use object_store::{ObjectStoreExt, PutPayloadMut};
 
     use super::*;
+
+    #[test]
+    fn a_folder_swept_away_before_the_staging_file_is_made_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let folder = dir.path().join("tables/t/write-1");
+        create_folders(&folder).expect("folders");
+        // What a concurrent DROP TABLE's sweep of empty folders does.
+        std::fs::remove_dir(&folder).expect("swept");
+        let staging = folder.join("part.parquet#1");
+        open_staging(&folder, &staging).expect("made again");
+        assert!(staging.is_file());
+    }
 
     fn at(dir: &FsPath, relative: &str) -> Path {
         let full = dir.join(relative);
