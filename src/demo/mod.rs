@@ -71,6 +71,11 @@ pub struct DemoArgs {
     /// The text column of --input.
     #[arg(long, value_name = "NAME", requires = "input")]
     pub column: Option<String>,
+
+    /// Write the generated catalogue to table `products` and stop: the
+    /// start of the same job as a dbt project (sql/dbt_demo).
+    #[arg(long, conflicts_with = "input")]
+    pub catalogue_only: bool,
 }
 
 /// Titles per generated batch (and so per write).
@@ -125,6 +130,9 @@ async fn pipeline(session: &QuiverSession, args: &DemoArgs) -> Result<()> {
                 ),
             );
         }
+    }
+    if args.catalogue_only {
+        return Ok(());
     }
     for (i, (file, text)) in PIPELINE.iter().enumerate() {
         let start = step_start(i + 2, steps, &describe(file, text));
