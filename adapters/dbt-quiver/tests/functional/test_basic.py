@@ -1,8 +1,11 @@
 """dbt-tests-adapter's basic suite (dbt.tests.adapter.basic), run as it
 ships. Classes not run here are listed in docs/dbt.md with the reason."""
 
+import pytest
+from dbt.tests.adapter.basic import expected_catalog
 from dbt.tests.adapter.basic.test_adapter_methods import BaseAdapterMethod
 from dbt.tests.adapter.basic.test_base import BaseSimpleMaterializations
+from dbt.tests.adapter.basic.test_docs_generate import BaseDocsGenerate
 from dbt.tests.adapter.basic.test_empty import BaseEmpty
 from dbt.tests.adapter.basic.test_ephemeral import BaseEphemeral
 from dbt.tests.adapter.basic.test_generic_tests import BaseGenericTests
@@ -73,3 +76,18 @@ class TestAdapterMethodQuiver(BaseAdapterMethod):
 
 class TestValidateConnectionQuiver(BaseValidateConnection):
     pass
+
+
+class TestDocsGenerateQuiver(BaseDocsGenerate):
+    @pytest.fixture(scope="class")
+    def expected_catalog(self, project):
+        return expected_catalog.base_expected_catalog(
+            project,
+            role=None,
+            id_type="BIGINT",
+            text_type="VARCHAR",
+            time_type="TIMESTAMP",
+            view_type="VIEW",
+            table_type="BASE TABLE",
+            model_stats=expected_catalog.no_stats(),
+        )

@@ -13,6 +13,7 @@ model's schema and drops them when the node's connection closes
 (`QuiverHandle.close`), which is the lifetime dbt expects of them.
 """
 
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Tuple
@@ -33,6 +34,8 @@ from dbt.adapters.sql import SQLConnectionManager
 from dbt.adapters.quiver import local_server
 
 logger = AdapterLogger("quiver")
+
+_OPENING = threading.Lock()
 
 
 @dataclass
@@ -145,12 +148,17 @@ class QuiverConnectionManager(SQLConnectionManager):
             return connection
         credentials: QuiverCredentials = connection.credentials
         try:
-            conn = flight_sql.connect(
-                credentials.uri(), db_kwargs=credentials.db_kwargs(), autocommit=True
-            )
-            # A connection is lazy; ask the server something so a wrong
-            # address or password fails here, naming the profile.
-            conn.adbc_get_info()
+            # One connection opens at a time: the driver aborted the process
+            # (SIGABRT in adbc_get_info) when dbt's threads opened theirs at
+            # once, 1 run in 5 here. Opening is once per node, so the wait
+            # costs little.
+            with _OPENING:
+                conn = flight_sql.connect(
+                    credentials.uri(), db_kwargs=credentials.db_kwargs(), autocommit=True
+                )
+                # A connection is lazy; ask the server something so a wrong
+                # address or password fails here, naming the profile.
+                conn.adbc_get_info()
         except Exception as e:
             connection.handle = None
             connection.state = ConnectionState.FAIL
