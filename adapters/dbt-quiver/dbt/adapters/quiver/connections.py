@@ -13,6 +13,7 @@ model's schema and drops them when the node's connection closes
 (`QuiverHandle.close`), which is the lifetime dbt expects of them.
 """
 
+import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -237,7 +238,7 @@ class QuiverConnectionManager(SQLConnectionManager):
         except Exception as e:
             logger.debug(f"quiver error: {e}")
             logger.debug(f"on SQL: {sql}")
-            raise dbt_common.exceptions.DbtDatabaseError(_quiver_message(e)) from e
+            raise dbt_common.exceptions.DbtDatabaseError(quiver_message(e)) from e
 
 
 def python_friendly(table: pa.Table) -> pa.Table:
@@ -256,10 +257,11 @@ def python_friendly(table: pa.Table) -> pa.Table:
     return table.cast(schema, safe=False)
 
 
-def _quiver_message(e: Exception) -> str:
+def quiver_message(e: Exception) -> str:
     """The server's own words: ADBC wraps them in a gRPC status line."""
     text = str(e)
     marker = "[FlightSQL] "
     if marker in text:
         text = text.split(marker, 1)[1]
-    return text.split(" (InvalidArgument;")[0].split(" (NotFound;")[0].strip()
+    # The driver's suffix: the gRPC code and the call, "(NotFound; Prepare)".
+    return re.sub(r" \([A-Za-z]+; [A-Za-z]+\)$", "", text.strip())

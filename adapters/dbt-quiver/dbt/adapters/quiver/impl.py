@@ -9,7 +9,7 @@ from dbt.adapters.sql import SQLAdapter
 from dbt_common.exceptions import CompilationError, DbtRuntimeError
 
 from dbt.adapters.quiver.column import QuiverColumn
-from dbt.adapters.quiver.connections import QuiverConnectionManager
+from dbt.adapters.quiver.connections import QuiverConnectionManager, quiver_message
 from dbt.adapters.quiver.relation import QuiverRelation
 
 # What CREATE MODEL accepts (docs/models.md); anything else is a compile
@@ -77,10 +77,11 @@ class QuiverAdapter(SQLAdapter):
             cursor.execute(f"SELECT * FROM {relation.render()} LIMIT 0")
             return cursor.fetch_arrow_table().schema
         except Exception as e:
-            text = str(e)
-            if "NotFound" in text or "not found" in text or "does not exist" in text:
+            # Absent only when the relation itself is what was not found:
+            # a view whose table is gone is NOT_FOUND too, and an error.
+            if f"table 'quiver.{relation.schema}.{relation.identifier}' not found" in str(e):
                 return None
-            raise DbtRuntimeError(f"columns of {relation.render()}: {text}") from e
+            raise DbtRuntimeError(f"columns of {relation.render()}: {quiver_message(e)}") from e
         finally:
             cursor.close()
 
