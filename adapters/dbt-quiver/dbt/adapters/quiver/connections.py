@@ -174,6 +174,28 @@ class QuiverConnectionManager(SQLConnectionManager):
     def add_commit_query(self):
         """No-op: each quiver statement commits on its own."""
 
+    def add_query(self, sql: str, auto_begin: bool = True, bindings=None, abridge_sql_log=False, **kwargs):
+        """Runs `sql` one statement at a time: a Flight SQL request holds one
+        statement, and dbt's macros may join several with `;` (delete+insert
+        is `delete ...; insert ...`). Each commits on its own; the cursor of
+        the last is returned."""
+        import sqlparse
+
+        statements = [
+            piece
+            for piece in sqlparse.split(sql)
+            if sqlparse.format(piece, strip_comments=True).strip().strip(";").strip()
+        ]
+        if bindings is not None or len(statements) <= 1:
+            return super().add_query(sql, auto_begin, bindings, abridge_sql_log, **kwargs)
+        for statement in statements[:-1]:
+            _, cursor = super().add_query(statement, auto_begin, None, abridge_sql_log, **kwargs)
+            try:
+                cursor.fetchall()
+            finally:
+                cursor.close()
+        return super().add_query(statements[-1], auto_begin, None, abridge_sql_log, **kwargs)
+
     @classmethod
     def data_type_code_to_name(cls, type_code) -> str:
         """ADBC describes a result's columns with their Arrow types."""

@@ -119,3 +119,37 @@
 {% macro quiver__get_binding_char() %}
   {{ return('$') }}
 {% endmacro %}
+
+{#- Incremental models with a unique_key and no strategy: delete+insert, as
+    on PostgreSQL and DuckDB; without a key, append. -#}
+{% macro quiver__get_incremental_default_sql(arg_dict) %}
+  {% if arg_dict["unique_key"] %}
+    {% do return(get_incremental_delete_insert_sql(arg_dict)) %}
+  {% else %}
+    {% do return(get_incremental_append_sql(arg_dict)) %}
+  {% endif %}
+{% endmacro %}
+
+{#- delete+insert: rows of the target whose key some new row has, deleted
+    with EXISTS (quiver has no `(a, b) IN (SELECT ...)`), then the new rows
+    inserted: two statements, two commits. -#}
+{% macro quiver__get_delete_insert_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) -%}
+  {%- set dest_cols_csv = get_quoted_csv(dest_columns | map(attribute="name")) -%}
+  {%- if unique_key -%}
+    {%- set keys = [unique_key] if unique_key is string else unique_key -%}
+    {%- set target_name = adapter.quote(target.identifier) -%}
+    delete from {{ target }}
+    where exists (
+        select 1 from {{ source }} as DBT_INTERNAL_SOURCE
+        where {% for key in keys | unique %}DBT_INTERNAL_SOURCE.{{ key }} = {{ target_name }}.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %}
+    )
+    {%- for predicate in incremental_predicates or [] %}
+      and {{ predicate | replace('DBT_INTERNAL_DEST.', target_name ~ '.') | replace('dbt_internal_dest.', target_name ~ '.') }}
+    {%- endfor -%};
+  {%- endif %}
+    insert into {{ target }} ({{ dest_cols_csv }})
+    (
+        select {{ dest_cols_csv }}
+        from {{ source }}
+    )
+{%- endmacro %}
