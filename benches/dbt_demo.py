@@ -41,34 +41,21 @@ def timed(cmd, env=None, cwd=None):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=2,
+                        help="runs of each, alternating; the best of each is kept")
     args = parser.parse_args()
     quiver = quiver_binary()
     work = Path(tempfile.mkdtemp(prefix="dbt-demo-bench-"))
+    pipelines, builds, startups = [], [], []
     try:
-        # quiver demo, whole job; the pipeline's steps from its own timings.
-        _, out = timed([quiver, "demo", "--rows", str(args.rows), "-w", str(work / "demo")])
-        steps = [float(s) for s in re.findall(r"^\s+([0-9.]+) s: sql/demo/", out, re.M)]
-        if len(steps) != 4:
-            sys.exit(f"expected 4 pipeline steps in quiver demo's output:\n{out}")
-        pipeline = sum(steps)
-
-        # The same catalogue, then dbt build of the demo project.
-        warehouse = work / "dbt"
-        timed([quiver, "demo", "--catalogue-only", "--rows", str(args.rows), "-w", str(warehouse)])
         project = work / "project"
         shutil.copytree(ROOT / "sql" / "dbt_demo", project)
-        env = dict(os.environ)
-        env["PATH"] = f"{Path(quiver).parent}:{env['PATH']}"
-        env["QUIVER_BIN"] = quiver
-        env["QUIVER_DEMO_WAREHOUSE"] = str(warehouse)
-        env["PYTHONPATH"] = str(ROOT / "adapters" / "dbt-quiver")
-        env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-        dbt = [sys.executable, "-m", "dbt.cli.main"]
-        common = ["--project-dir", str(project), "--profiles-dir", str(project)]
-        startup, _ = timed(dbt + ["build", "--select", "tag:no_such_tag"] + common, env=env)
-        build, out = timed(dbt + ["build"] + common, env=env)
-        if "PASS=9" not in out:
-            sys.exit(f"dbt build did not pass all 9 nodes:\n{out[-3000:]}")
+        warehouse = work / "dbt"
+        for _ in range(args.runs):
+            pipeline, build, startup = one_run(quiver, args.rows, work, warehouse, project)
+            pipelines.append(pipeline)
+            builds.append(build)
+            startups.append(startup)
         # Sanity: the same answers, the share of titles tagged.
         share = [
             subprocess.run(
@@ -80,7 +67,8 @@ def main():
         ]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
+    pipeline, build, startup = min(pipelines), min(builds), min(startups)
+    print(f"runs: quiver demo {pipelines}, dbt build {builds}, start-up {startups}")
     print(f"{args.rows:,} titles; type among tags: quiver demo {float(share[0]):.3f}, dbt {float(share[1]):.3f}")
     table(
         [
@@ -89,8 +77,37 @@ def main():
             ["dbt's fixed start-up (build of no nodes)", f"{startup:.1f}", ""],
             ["dbt build - start-up", f"{build - startup:.1f}", f"{(build - startup) / pipeline:.2f}x"],
         ],
-        ["what", "seconds", "vs quiver demo"],
+        ["what (best of each)", "seconds", "vs quiver demo"],
     )
+
+
+def one_run(quiver, rows, work, warehouse, project):
+    """quiver demo's pipeline, then dbt build of the demo project on the
+    same catalogue (written fresh), then dbt's start-up: seconds of each."""
+    # quiver demo, whole job; the pipeline's steps from its own timings.
+    shutil.rmtree(work / "demo", ignore_errors=True)
+    _, out = timed([quiver, "demo", "--rows", str(rows), "-w", str(work / "demo")])
+    steps = [float(s) for s in re.findall(r"^\s+([0-9.]+) s: sql/demo/", out, re.M)]
+    if len(steps) != 4:
+        sys.exit(f"expected 4 pipeline steps in quiver demo's output:\n{out}")
+    pipeline = sum(steps)
+
+    # The same catalogue, then dbt build of the demo project.
+    shutil.rmtree(warehouse, ignore_errors=True)
+    timed([quiver, "demo", "--catalogue-only", "--rows", str(rows), "-w", str(warehouse)])
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(quiver).parent}:{env['PATH']}"
+    env["QUIVER_BIN"] = quiver
+    env["QUIVER_DEMO_WAREHOUSE"] = str(warehouse)
+    env["PYTHONPATH"] = str(ROOT / "adapters" / "dbt-quiver")
+    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    dbt = [sys.executable, "-m", "dbt.cli.main"]
+    common = ["--project-dir", str(project), "--profiles-dir", str(project)]
+    startup, _ = timed(dbt + ["build", "--select", "tag:no_such_tag"] + common, env=env)
+    build, out = timed(dbt + ["build"] + common, env=env)
+    if "PASS=9" not in out:
+        sys.exit(f"dbt build did not pass all 9 nodes:\n{out[-3000:]}")
+    return pipeline, build, startup
 
 
 if __name__ == "__main__":
