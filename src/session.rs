@@ -388,10 +388,28 @@ impl QuiverSession {
             not_found(format!(
                 "{} ({})",
                 message.trim_start_matches("Error during planning: "),
-                self.listing()
+                self.listing_for(&message)
             ))
         } else {
             e
+        }
+    }
+
+    /// What the schema of the table named in `message` (`table
+    /// 'quiver.s.t' not found`) holds; the `public` schema's for a name
+    /// without one, or one that is not a warehouse schema.
+    fn listing_for(&self, message: &str) -> String {
+        let name = message
+            .split_once("table '")
+            .and_then(|(_, rest)| rest.split_once("' not found"))
+            .map(|(name, _)| name);
+        let schema = match name.map(|n| n.split('.').collect::<Vec<_>>()).as_deref() {
+            Some([catalog, schema, _]) if *catalog == CATALOG => Some(schema.to_string()),
+            _ => None,
+        };
+        match schema.and_then(|s| self.catalog.get(&s)) {
+            Some(schema) => schema.listing(),
+            None => self.listing(),
         }
     }
 }

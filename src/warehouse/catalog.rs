@@ -135,8 +135,10 @@ impl WarehouseSchema {
         if !views.is_empty() {
             parts.push(format!("views: {}", views.join(", ")));
         }
-        if parts.is_empty() {
+        if parts.is_empty() && self.name == super::SCHEMA {
             "the warehouse has no tables yet".to_string()
+        } else if parts.is_empty() {
+            format!("schema '{}' has no tables yet", self.name)
         } else {
             parts.join("; ")
         }
