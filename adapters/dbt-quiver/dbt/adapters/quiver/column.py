@@ -5,8 +5,9 @@ into `ALTER TABLE ... ADD COLUMN` or `CAST`. `sql_type` maps the Arrow type of
 a relation's schema to the SQL name that makes the same Arrow type again.
 """
 
+import re
 from dataclasses import dataclass
-from typing import ClassVar, Dict
+from typing import ClassVar, Dict, Optional
 
 import pyarrow as pa
 from dbt.adapters.base.column import Column
@@ -97,3 +98,45 @@ def sql_type(t: pa.DataType) -> str:
         return f"{sql_type(t.value_type)}[]"
     # Structs, maps and the rest keep Arrow's own name: dbt only shows it.
     return str(t)
+
+
+# DataFusion's names of Arrow types (information_schema.columns.data_type).
+_DATAFUSION_NAMES = {
+    "Boolean": pa.bool_(),
+    "Int8": pa.int8(),
+    "Int16": pa.int16(),
+    "Int32": pa.int32(),
+    "Int64": pa.int64(),
+    "UInt8": pa.uint8(),
+    "UInt16": pa.uint16(),
+    "UInt32": pa.uint32(),
+    "UInt64": pa.uint64(),
+    "Float16": pa.float16(),
+    "Float32": pa.float32(),
+    "Float64": pa.float64(),
+    "Utf8": pa.string(),
+    "LargeUtf8": pa.large_string(),
+    "Utf8View": pa.string_view(),
+    "Binary": pa.binary(),
+    "LargeBinary": pa.large_binary(),
+    "BinaryView": pa.binary(),
+    "Date32": pa.date32(),
+    "Date64": pa.date64(),
+}
+
+
+def sql_type_from_arrow_name(name: Optional[str]) -> Optional[str]:
+    """information_schema.columns.data_type (DataFusion's name of the Arrow
+    type) as the SQL name `sql_type` gives the same column."""
+    if name is None:
+        return None
+    if name in _DATAFUSION_NAMES:
+        return sql_type(_DATAFUSION_NAMES[name])
+    if name.startswith("Timestamp("):
+        return sql_type(pa.timestamp("us", tz="UTC" if "," in name else None))
+    m = re.fullmatch(r"Decimal(?:32|64|128|256)\((\d+), *(-?\d+)\)", name)
+    if m:
+        return sql_type(pa.decimal128(int(m.group(1)), int(m.group(2))))
+    if name.startswith("Time"):
+        return "TIME"
+    return name

@@ -1,6 +1,7 @@
 """The quiver adapter: what dbt asks of a warehouse, in quiver's terms."""
 
 import re
+from decimal import Decimal
 from typing import Any, List, Optional
 
 import pyarrow as pa
@@ -8,7 +9,7 @@ from dbt.adapters.base.meta import available
 from dbt.adapters.sql import SQLAdapter
 from dbt_common.exceptions import CompilationError, DbtRuntimeError
 
-from dbt.adapters.quiver.column import QuiverColumn
+from dbt.adapters.quiver.column import QuiverColumn, sql_type_from_arrow_name
 from dbt.adapters.quiver.connections import QuiverConnectionManager, quiver_message
 from dbt.adapters.quiver.relation import QuiverRelation
 
@@ -218,8 +219,6 @@ def _option_literal(node: str, key: str, value: Any) -> str:
 
 
 def _seed_array(values: list, target: pa.DataType, where: str) -> pa.Array:
-    from decimal import Decimal
-
     if pa.types.is_integer(target):
         values = [None if v is None else int(v) for v in values]
     elif pa.types.is_floating(target):
@@ -237,49 +236,6 @@ def _seed_array(values: list, target: pa.DataType, where: str) -> pa.Array:
 def _seed_text(v: Any) -> str:
     # agate parsed the CSV; a text column overridden onto a number keeps
     # the number's text without a trailing ".0".
-    from decimal import Decimal
-
     if isinstance(v, Decimal) and v == v.to_integral_value():
         return str(v.to_integral_value())
     return str(v)
-
-
-_ARROW_NAMES = {
-    "Boolean": "BOOLEAN",
-    "Int8": "TINYINT",
-    "Int16": "SMALLINT",
-    "Int32": "INT",
-    "Int64": "BIGINT",
-    "UInt8": "TINYINT UNSIGNED",
-    "UInt16": "SMALLINT UNSIGNED",
-    "UInt32": "INT UNSIGNED",
-    "UInt64": "BIGINT UNSIGNED",
-    "Float16": "REAL",
-    "Float32": "REAL",
-    "Float64": "DOUBLE",
-    "Utf8": "VARCHAR",
-    "LargeUtf8": "VARCHAR",
-    "Utf8View": "VARCHAR",
-    "Binary": "BYTEA",
-    "LargeBinary": "BYTEA",
-    "BinaryView": "BYTEA",
-    "Date32": "DATE",
-    "Date64": "DATE",
-}
-
-
-def sql_type_from_arrow_name(name: Optional[str]) -> Optional[str]:
-    """information_schema.columns.data_type (Arrow's name) as the SQL name
-    QuiverColumn gives the same column."""
-    if name is None:
-        return None
-    if name in _ARROW_NAMES:
-        return _ARROW_NAMES[name]
-    if name.startswith("Timestamp("):
-        return "TIMESTAMP WITH TIME ZONE" if "," in name else "TIMESTAMP"
-    m = re.fullmatch(r"Decimal(?:32|64|128|256)\((\d+), *(-?\d+)\)", name)
-    if m:
-        return f"DECIMAL({m.group(1)},{m.group(2)})"
-    if name.startswith("Time"):
-        return "TIME"
-    return name

@@ -55,7 +55,10 @@ def uri_for(warehouse: str, server_args: List[str]) -> str:
         command += list(server_args)
         # The server logs a line per request on stderr: to a file (kept
         # where QUIVER_SERVE_LOG says, else a temporary one).
-        log = open(os.environ.get("QUIVER_SERVE_LOG") or tempfile.mktemp(suffix=".log"), "a+")
+        if os.environ.get("QUIVER_SERVE_LOG"):
+            log = open(os.environ["QUIVER_SERVE_LOG"], "a+")
+        else:
+            log = tempfile.NamedTemporaryFile("a+", prefix="quiver-serve-", suffix=".log", delete=False)
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
