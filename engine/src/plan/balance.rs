@@ -32,6 +32,7 @@ use datafusion::physical_expr::{PhysicalExpr, ScalarFunctionExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
@@ -82,11 +83,21 @@ impl PhysicalOptimizerRule for SpreadModelCalls {
             if !spread {
                 return Ok(Transformed::no(node));
             }
+            let single = child.output_partitioning().partition_count() == 1;
             let dealt = RepartitionExec::try_new(
                 Arc::clone(child),
                 Partitioning::RoundRobinBatch(partitions),
             )?;
             let node = replace_children_if_necessary(node, vec![Arc::new(dealt)])?;
+            // A scan of one partition may feed a node whose parent needs
+            // one partition (an aggregate in a single step over a small
+            // table): gather the dealt-out partitions again above the
+            // node, so the parent sees what it saw before.
+            let node: Arc<dyn ExecutionPlan> = if single {
+                Arc::new(CoalescePartitionsExec::new(node))
+            } else {
+                node
+            };
             Ok(Transformed::yes(node))
         })
         .map(|t| t.data)
@@ -267,6 +278,16 @@ mod tests {
                 "{sql}:\n{plan}"
             );
         }
+    }
+
+    /// Regression (issue 27's tests): over a one-file table, `min(f(s)),
+    /// max(f(s))` plans the shared call in a projection under an aggregate
+    /// of a single step, which needs one partition; dealing the scan out
+    /// made DataFusion's final check refuse the plan.
+    #[tokio::test]
+    async fn a_single_partition_stays_single_above_the_dealt_scan() {
+        let plan = plan("SELECT min(embed(s)), max(embed(s)) FROM one").await;
+        assert!(plan.contains("CoalescePartitionsExec"), "{plan}");
     }
 
     #[tokio::test]
