@@ -29,8 +29,11 @@ impl ModelCandidates {
 pub static MODEL_CANDIDATES_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         MODEL_SECTION,
-        "Table function: a tagger's candidate words, with columns `cluster_id, word, \
-         similarity` (cosine similarity to the cluster centre), best first within each cluster.",
+        "Table function: a tagger's candidates (words and phrases), with columns `cluster_id, \
+         word, similarity, support`: the cosine similarity of the candidate (a phrase: the mean \
+         of its words) to the cluster centre, and how many of the cluster's texts hold it (0 \
+         for a tagger built from its models alone). Best first within each cluster: by support \
+         for a tagger learned from texts, by similarity for one built from its models alone.",
         "SELECT * FROM model_candidates(model)",
     )
     .with_argument("model", "Name of a tagger model, as a string literal.")
@@ -65,17 +68,20 @@ impl TableFunctionImpl for ModelCandidates {
             .lists
             .iter()
             .enumerate()
-            .flat_map(|(c, l)| l.iter().map(move |&(id, s)| (c as u32, id, s)));
-        let (mut cluster, mut word, mut sim) = (Vec::new(), Vec::new(), Vec::new());
-        for (c, id, s) in rows {
+            .flat_map(|(c, l)| l.iter().map(move |cand| (c as u32, cand)));
+        let (mut cluster, mut word, mut sim, mut support) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (c, cand) in rows {
             cluster.push(c);
-            word.push(model.embedding.words[id as usize].as_str());
-            sim.push(s);
+            word.push(model.unit_text(cand.unit).into_owned());
+            sim.push(cand.similarity);
+            support.push(cand.support);
         }
         let schema = Arc::new(Schema::new(vec![
             Field::new("cluster_id", DataType::UInt32, false),
             Field::new("word", DataType::Utf8, false),
             Field::new("similarity", DataType::Float32, false),
+            Field::new("support", DataType::UInt32, false),
         ]));
         let batch = RecordBatch::try_new(
             Arc::clone(&schema),
@@ -83,6 +89,7 @@ impl TableFunctionImpl for ModelCandidates {
                 Arc::new(UInt32Array::from(cluster)),
                 Arc::new(StringArray::from(word)),
                 Arc::new(Float32Array::from(sim)),
+                Arc::new(UInt32Array::from(support)),
             ],
         )?;
         Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))

@@ -1,6 +1,6 @@
 //! `tag(model, text)`: the words of a title that say what it is, by the
-//! cluster tagger: the title's words in its cluster's candidate list, best
-//! first.
+//! cluster tagger: the title's words and phrases that are candidates of
+//! its cluster, best first.
 
 use std::sync::{Arc, LazyLock};
 
@@ -80,12 +80,15 @@ pub fn over_texts(
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         MODEL_SECTION,
-        "Tags a text with the words that say what it is: the text is embedded and assigned to \
-         the nearest cluster of the tagger's k-means model, and its tags are the text's words \
-         that are in that cluster's candidate list (the cluster centre's nearest vocabulary \
-         words), most similar to the centre first, without duplicates, at most `max_tags`. \
-         An empty list when no word qualifies; NULL for NULL text. Tokenization is the \
-         word2vec model's.",
+        "Tags a text with the words (or phrases) that say what it is: the text is embedded and \
+         assigned to the nearest cluster of the tagger's k-means model, and its tags are its \
+         units that are candidates of that cluster, without duplicates, at most `max_tags`. A \
+         tagger learned from texts (`CREATE MODEL ... TYPE tagger ... AS SELECT text ...`) joins \
+         phrases (\"t-shirt\", \"screen protector\"), takes as candidates the units its \
+         cluster's texts hold, and orders tags by how strongly each goes with the text's other \
+         words; one built from its models alone takes each centre's nearest vocabulary words \
+         and orders by similarity to the centre. An empty list when no word qualifies; NULL for \
+         NULL text. Tokenization is the word2vec model's.",
         "tag(model, text)",
     )
     .with_argument("model", "Name of a tagger model, as a string literal.")
@@ -149,8 +152,7 @@ pub fn tag_array(model: &Tagger, texts: &ArrayRef) -> Result<ArrayRef> {
         None => out.append_null(),
         Some(tags) => {
             for &(_, id) in tags {
-                out.values()
-                    .append_value(&model.embedding.words[id as usize]);
+                out.values().append_value(model.unit_text(id));
             }
             out.append(true);
         }

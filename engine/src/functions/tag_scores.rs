@@ -1,5 +1,4 @@
-//! `tag_scores(model, text)`: `tag`, with each tag's similarity to the
-//! centre of the text's cluster.
+//! `tag_scores(model, text)`: `tag`, with each tag's score.
 
 use std::sync::{Arc, LazyLock};
 
@@ -39,7 +38,7 @@ pub fn tag_scores_udf(models: Arc<ModelStore>) -> Arc<ScalarUDF> {
 fn entry_fields() -> Fields {
     Fields::from(vec![
         Field::new("tag", DataType::Utf8, false),
-        Field::new("similarity", DataType::Float32, false),
+        Field::new("score", DataType::Float32, false),
     ])
 }
 
@@ -54,8 +53,11 @@ fn list_type() -> DataType {
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         MODEL_SECTION,
-        "As `tag`, with each tag's cosine similarity to the centre of the text's cluster: a \
-         list of structs `{tag, similarity}`, best first.",
+        "As `tag`, with each tag's score: a list of structs `{tag, score}`, best first. For a \
+         tagger learned from texts the score is the tag's mean association (smoothed pointwise \
+         mutual information) with the text's other words and phrases: above 0 it goes with \
+         them more than chance would have it. For a tagger built from its models alone it is \
+         the tag's cosine similarity to the centre of the text's cluster.",
         "tag_scores(model, text)",
     )
     .with_argument("model", "Name of a tagger model, as a string literal.")
@@ -66,7 +68,7 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          +-----------------------------------+\n\
          | tags                              |\n\
          +-----------------------------------+\n\
-         | [{tag: pizza, similarity: 0.71}]  |\n\
+         | [{tag: pizza, score: 0.71}]       |\n\
          +-----------------------------------+\n\
          ```",
     )
@@ -120,12 +122,12 @@ fn scores_array(model: &Tagger, texts: &ArrayRef) -> Result<ArrayRef> {
         None => out.append_null(),
         Some(tags) => {
             let s = out.values();
-            for &(sim, id) in tags {
+            for &(score, id) in tags {
                 if let Some(b) = s.field_builder::<StringBuilder>(0) {
-                    b.append_value(&model.embedding.words[id as usize]);
+                    b.append_value(model.unit_text(id));
                 }
                 if let Some(b) = s.field_builder::<Float32Builder>(1) {
-                    b.append_value(sim);
+                    b.append_value(score);
                 }
                 s.append(true);
             }
