@@ -14,6 +14,7 @@ pub mod cli;
 pub mod demo;
 pub mod message;
 pub mod output;
+pub mod report;
 pub mod server;
 pub mod session;
 pub mod statement;

@@ -18,18 +18,32 @@ fn runs_the_pipeline_on_a_generated_catalogue() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wh = dir.path().join("wh");
     let wh_arg = wh.to_str().expect("utf-8 path");
-    let out = demo(&["--rows", "4000", "--seed", "3", "--warehouse", wh_arg]);
+    let report = dir.path().join("report.html");
+    let report_arg = report.to_str().expect("utf-8 path");
+    let out = demo(&[
+        "--rows",
+        "4000",
+        "--seed",
+        "3",
+        "--warehouse",
+        wh_arg,
+        "--report",
+        report_arg,
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(report.exists(), "the demo writes its report");
     let text = stdout(&out);
     for step in ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"] {
         assert!(text.contains(step), "no step {step} in:\n{text}");
     }
-    // "96.4% of titles have their true product type among their tags, 28.0%
-    // as the first tag." On this catalogue runs give 96.1 to 96.7% and 28
-    // to 30% (training on two threads is not reproducible to the bit); a
-    // broken tagger falls far below either bound (issue 23: the test took
-    // any share from 0 to 100%). The first-tag bound is above the last
-    // title word's 15% (docs/demo.md).
+    // "95.8% of titles have their true product type among their tags,
+    // 59.2% as the first tag." (the tagger learned from the titles, issue
+    // 27; before it, 96.1 to 96.7% and 28 to 30%). Training on two threads
+    // is not reproducible to the bit; a broken tagger falls far below
+    // either bound (issue 23: the test took any share from 0 to 100%).
+    // The first-tag bound is well above the last title word's 15%
+    // (docs/demo.md); 4,000 titles in 100 clusters leave each cluster 40
+    // titles to learn from, so the share is lower than on 1M titles (85%).
     let (among, first) = text
         .lines()
         .find_map(|l| l.split_once("% of titles have their true product type among their tags, "))
@@ -42,10 +56,11 @@ fn runs_the_pipeline_on_a_generated_catalogue() {
         })
         .unwrap_or_else(|| panic!("no share line in:\n{text}"));
     assert!(among >= 90.0, "{among}% among the tags:\n{text}");
-    assert!(first >= 20.0, "{first}% first:\n{text}");
+    assert!(first >= 40.0, "{first}% first:\n{text}");
 
-    // Every title was tagged into the table, and every tag is a word of its
-    // title; the models the SQL files name are in the warehouse.
+    // Every title was tagged into the table, and every word of every tag
+    // (a phrase such as "t-shirt" has two) is a word of its title; the
+    // models the SQL files name are in the warehouse.
     let check = quiver(
         &wh,
         &[
@@ -53,7 +68,9 @@ fn runs_the_pipeline_on_a_generated_catalogue() {
             "csv",
             "-c",
             "SELECT count(*) AS n, \
-               sum(CASE WHEN array_has_all(string_to_array(regexp_replace(lower(title), '[^a-z0-9]+', ' ', 'g'), ' '), tags) THEN 1 ELSE 0 END) AS words_of_title, \
+               sum(CASE WHEN array_has_all(string_to_array(regexp_replace(lower(title), '[^a-z0-9]+', ' ', 'g'), ' '), \
+                 string_to_array(regexp_replace(array_to_string(tags, ' '), '[^a-z0-9]+', ' ', 'g'), ' ')) \
+                 OR cardinality(tags) = 0 THEN 1 ELSE 0 END) AS words_of_title, \
                count(DISTINCT industry) AS industries \
              FROM tagged_products",
         ],
@@ -70,7 +87,16 @@ fn runs_the_pipeline_on_a_generated_catalogue() {
     }
 
     // The same seed gives the same catalogue.
-    let again = demo(&["--rows", "4000", "--seed", "3", "--warehouse", wh_arg]);
+    let again = demo(&[
+        "--rows",
+        "4000",
+        "--seed",
+        "3",
+        "--warehouse",
+        wh_arg,
+        "--report",
+        report_arg,
+    ]);
     assert!(again.status.success(), "{}", stderr(&again));
     let titles = |o: &std::process::Output| {
         stdout(o)
@@ -111,6 +137,8 @@ fn tags_a_users_own_parquet_column() {
         "Product Name",
         "--warehouse",
         wh.to_str().expect("utf-8 path"),
+        "--report",
+        dir.path().join("r.html").to_str().expect("utf-8 path"),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);

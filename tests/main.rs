@@ -15,6 +15,7 @@ mod flight;
 mod list_scan;
 mod parquet_nan;
 mod persistence;
+mod report;
 mod s3;
 mod slt;
 mod top_k_seed;

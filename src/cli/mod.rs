@@ -75,6 +75,55 @@ pub enum Command {
     /// Reads a password from standard input and prints its argon2id hash,
     /// for a `NAME:HASH` line of `quiver serve --users-file`.
     HashPassword,
+    /// Writes a self-contained HTML page that shows what models learned:
+    /// word2vec's loss and nearest words, k-means' inertia, cluster sizes
+    /// and centroid map, a tagger's coverage, commonest tags and samples.
+    Report(ReportArgs),
+}
+
+/// `quiver report MODEL... -o FILE.html`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The models to show, one section each, in order.
+    #[arg(required = true, value_name = "MODEL")]
+    pub models: Vec<String>,
+    /// The page to write.
+    #[arg(
+        short = 'o',
+        long,
+        default_value = "report.html",
+        value_name = "FILE.html"
+    )]
+    pub output: PathBuf,
+}
+
+/// `quiver report`: renders the page and writes it.
+async fn write_report(warehouse: &str, args: &ReportArgs) -> ExitCode {
+    let session = match QuiverSession::open_with(warehouse, terminal_options()).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}", user_message(&e));
+            return ExitCode::from(2);
+        }
+    };
+    let names: Vec<String> = args.models.iter().map(|m| m.to_lowercase()).collect();
+    let html = match crate::report::render(session.models(), &names).await {
+        Ok(html) => html,
+        Err(e) => {
+            eprintln!("error: {}", user_message(&e));
+            return ExitCode::from(1);
+        }
+    };
+    match std::fs::write(&args.output, html) {
+        Ok(()) => {
+            println!("wrote {}", args.output.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", args.output.display());
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// How a statement run ended, for the caller to decide what comes next.
@@ -91,6 +140,7 @@ pub async fn main(args: Args) -> ExitCode {
     match args.command {
         Some(Command::Demo(demo)) => return crate::demo::run(demo).await,
         Some(Command::HashPassword) => return hash_password(),
+        Some(Command::Report(report)) => return write_report(&args.warehouse, &report).await,
         Some(Command::Serve(serve)) => {
             return match crate::server::run(&args.warehouse, &serve).await {
                 Ok(()) => ExitCode::SUCCESS,

@@ -76,6 +76,15 @@ pub struct DemoArgs {
     /// start of the same job as a dbt project (sql/dbt_demo).
     #[arg(long, conflicts_with = "input")]
     pub catalogue_only: bool,
+
+    /// Where to write the HTML report of the three models (`quiver
+    /// report`).
+    #[arg(
+        long,
+        default_value = "quiver-demo-report.html",
+        value_name = "FILE.html"
+    )]
+    pub report: std::path::PathBuf,
 }
 
 /// Titles per generated batch (and so per write).
@@ -146,10 +155,20 @@ async fn pipeline(session: &QuiverSession, args: &DemoArgs) -> Result<()> {
         step_end(start, &format!("sql/demo/{file}"));
     }
     report(session, generated).await?;
+    let names = ["title_vectors", "title_clusters", "title_tags"].map(String::from);
+    let html = crate::report::render(session.models(), &names).await?;
+    std::fs::write(&args.report, html).map_err(|e| {
+        datafusion::common::DataFusionError::Execution(format!(
+            "cannot write {}: {e}",
+            args.report.display()
+        ))
+    })?;
     println!(
-        "\nthe whole job took {:.1} s. Explore it: quiver --warehouse {}",
+        "\nthe whole job took {:.1} s. Explore it: quiver --warehouse {}\n\
+         What the models learned, with charts: {}",
         total.elapsed().as_secs_f64(),
-        args.warehouse
+        args.warehouse,
+        args.report.display()
     );
     Ok(())
 }
@@ -230,8 +249,17 @@ async fn report(session: &QuiverSession, generated: bool) -> Result<()> {
          LIMIT 8",
     )
     .await?;
-    let hit = "CASE WHEN array_has(tags, type_word) THEN 1.0 ELSE 0.0 END";
-    let first = "CASE WHEN tags[1] = type_word THEN 1.0 ELSE 0.0 END";
+    // A tag is right when one of its words is the type's word: "t-shirt"
+    // and "screen protector" are right for "shirt" and "protector".
+    let words = |tags: &str| format!("string_to_array(replace({tags}, '-', ' '), ' ')");
+    let hit = format!(
+        "CASE WHEN array_has({}, type_word) THEN 1.0 ELSE 0.0 END",
+        words("array_to_string(tags, ' ')")
+    );
+    let first = format!(
+        "CASE WHEN array_has({}, type_word) THEN 1.0 ELSE 0.0 END",
+        words("tags[1]")
+    );
     if generated {
         show(
             session,
