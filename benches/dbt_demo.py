@@ -86,7 +86,8 @@ def one_run(quiver, rows, work, warehouse, project):
     same catalogue (written fresh), then dbt's start-up: seconds of each."""
     # quiver demo, whole job; the pipeline's steps from its own timings.
     shutil.rmtree(work / "demo", ignore_errors=True)
-    _, out = timed([quiver, "demo", "--rows", str(rows), "-w", str(work / "demo")])
+    _, out = timed([quiver, "demo", "--rows", str(rows), "-w", str(work / "demo"),
+                    "--report", str(work / "demo-report.html")])
     steps = [float(s) for s in re.findall(r"^\s+([0-9.]+) s: sql/demo/", out, re.M)]
     if len(steps) != 4:
         sys.exit(f"expected 4 pipeline steps in quiver demo's output:\n{out}")

@@ -27,7 +27,8 @@ CREATE OR REPLACE MODEL title_clusters TYPE kmeans OPTIONS (k = 4, seed = 1)
   AS SELECT embed('title_vectors', title) FROM products;
 
 CREATE OR REPLACE MODEL title_tags TYPE tagger
-  OPTIONS (embedding = 'title_vectors', clusters = 'title_clusters', candidates = 20, max_tags = 3);
+  OPTIONS (embedding = 'title_vectors', clusters = 'title_clusters')
+  AS SELECT title FROM products;
 
 SHOW MODELS;
 
