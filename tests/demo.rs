@@ -20,7 +20,7 @@ fn runs_the_pipeline_on_a_generated_catalogue() {
     let wh_arg = wh.to_str().expect("utf-8 path");
     let report = dir.path().join("report.html");
     let report_arg = report.to_str().expect("utf-8 path");
-    let out = demo(&[
+    let args = &[
         "--rows",
         "4000",
         "--seed",
@@ -29,7 +29,8 @@ fn runs_the_pipeline_on_a_generated_catalogue() {
         wh_arg,
         "--report",
         report_arg,
-    ]);
+    ];
+    let out = demo(args);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(report.exists(), "the demo writes its report");
     let text = stdout(&out);
@@ -87,16 +88,7 @@ fn runs_the_pipeline_on_a_generated_catalogue() {
     }
 
     // The same seed gives the same catalogue.
-    let again = demo(&[
-        "--rows",
-        "4000",
-        "--seed",
-        "3",
-        "--warehouse",
-        wh_arg,
-        "--report",
-        report_arg,
-    ]);
+    let again = demo(args);
     assert!(again.status.success(), "{}", stderr(&again));
     let titles = |o: &std::process::Output| {
         stdout(o)
