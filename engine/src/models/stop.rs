@@ -4,9 +4,10 @@
 //! arms a guard that raises this flag when its future is dropped, and the
 //! trainers look at it at least once per block of work (word2vec every
 //! 10,000 words a thread trains and every epoch, k-means every iteration,
-//! both every input batch) and give up with [`Stop::stopped`]'s error. A
-//! tagger's build is one matrix product of a fraction of a second and runs
-//! to its end.
+//! both every input batch, a tagger learning from texts every input
+//! batch) and give up with [`Stop::stopped`]'s error. A tagger built from
+//! its models alone is one matrix product of a fraction of a second and
+//! runs to its end.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
