@@ -375,7 +375,7 @@ async fn tagger(models: &Arc<ModelStore>, m: &Manifest) -> Result<String> {
             .enumerate()
             .take(20)
             .map(|(j, l)| {
-                let words = l.iter().take(8).map(|c| t.unit_text(c.unit).into_owned());
+                let words = l.iter().take(8).map(|c| t.unit_text(c.unit));
                 vec![j.to_string(), words.collect::<Vec<_>>().join(", ")]
             })
             .collect();

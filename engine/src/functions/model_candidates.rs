@@ -73,7 +73,7 @@ impl TableFunctionImpl for ModelCandidates {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (c, cand) in rows {
             cluster.push(c);
-            word.push(model.unit_text(cand.unit).into_owned());
+            word.push(model.unit_text(cand.unit));
             sim.push(cand.similarity);
             support.push(cand.support);
         }

@@ -125,7 +125,7 @@ impl ModelType for TaggerType {
         };
         files.push((
             CANDIDATES_FILE,
-            lists_to_parquet(&tagger.lists, |u| tagger.unit_text(u).into_owned())?,
+            lists_to_parquet(&tagger.lists, |u| tagger.unit_text(u).to_string())?,
         ));
         metrics.insert("clusters".to_string(), json!(tagger.lists.len()));
         metrics.insert(
@@ -187,8 +187,8 @@ async fn learn(
     }
     let k = clusters.centroids.k;
     let base = Tagger::new(
-        Arc::clone(&embedding),
-        Arc::clone(&clusters),
+        embedding,
+        clusters,
         options.clone(),
         vec![Vec::new(); k],
         None,
@@ -210,15 +210,8 @@ async fn learn(
         request.progress.report(&progress);
     }
     let learned = learner.finish();
-    drop(base);
     options.learned_from = Some(learned.associations.texts);
-    let tagger = Tagger::new(
-        embedding,
-        clusters,
-        options.clone(),
-        learned.lists,
-        Some(learned.associations),
-    );
+    let tagger = base.learned(options.clone(), learned.lists, learned.associations);
     let mut evaluation = evaluate(&tagger, &learned.texts);
     evaluation.nulls = learned.nulls;
     Ok((tagger, evaluation))

@@ -33,6 +33,7 @@ pub struct Learner<'a> {
     buf: String,
     seen: Vec<u64>,
     hyphen: Vec<bool>,
+    known: Vec<u32>,
     vector: Vec<f32>,
 }
 
@@ -77,6 +78,7 @@ impl<'a> Learner<'a> {
             buf: String::new(),
             seen: Vec::new(),
             hyphen: Vec::new(),
+            known: Vec::new(),
             vector: Vec::new(),
         }
     }
@@ -147,11 +149,13 @@ impl<'a> Learner<'a> {
             e.0 += first as u32;
             e.1 += (first && self.hyphen[i]) as u32;
         }
-        let known: Vec<u32> = ids.iter().copied().filter(|&i| i != BREAK).collect();
-        let cluster = if known.is_empty() {
+        self.known.clear();
+        self.known
+            .extend(ids.iter().copied().filter(|&i| i != BREAK));
+        let cluster = if self.known.is_empty() {
             u32::MAX
         } else {
-            self.tagger.cluster_of(&known, &mut self.vector)
+            self.tagger.cluster_of(&self.known, &mut self.vector)
         };
         self.clusters.push(cluster);
         self.offsets.push(self.seq.len());
@@ -308,7 +312,7 @@ fn commonest(counts: &HashMap<u32, u64>, n: usize, tagger: &Tagger) -> Vec<(Stri
     all.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     all.into_iter()
         .take(n)
-        .map(|(u, c)| (tagger.unit_text(u).into_owned(), c))
+        .map(|(u, c)| (tagger.unit_text(u).to_string(), c))
         .collect()
 }
 
@@ -342,7 +346,7 @@ pub fn evaluate(tagger: &Tagger, texts: &Texts) -> Evaluation {
         e.tags += tags.len() as u64;
         if sample.peek().is_some_and(|(i, _)| *i == t) {
             let (_, text) = sample.next().expect("peeked");
-            let words = tags.iter().map(|&(_, u)| tagger.unit_text(u).into_owned());
+            let words = tags.iter().map(|&(_, u)| tagger.unit_text(u).to_string());
             e.samples.push((text.clone(), words.collect()));
         }
     }

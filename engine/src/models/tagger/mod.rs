@@ -10,7 +10,6 @@
 //! per-text work is a few lookups per word, never a search of the
 //! vocabulary.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
@@ -433,6 +432,8 @@ pub struct Tagger {
     /// Per unit, `spread_penalty` times the share of clusters it is a
     /// candidate of (learned taggers).
     penalty: Vec<f32>,
+    /// Each phrase's text, as [`Self::unit_text`] gives it.
+    phrase_texts: Vec<String>,
     /// `V x k`: every word's dot product with every centroid, when that
     /// fits in [`WORD_SCORES_MAX`] floats. A title's vector is the mean of
     /// its words' vectors, so its dot products with the centroids are the
@@ -454,6 +455,41 @@ pub struct Scratch {
 
 /// One row's tags: (score, unit id), best first.
 pub type Tags = Vec<(f32, u32)>;
+
+/// Per cluster, its candidates' similarities by unit.
+fn lookups(lists: &[Vec<Candidate>]) -> Vec<HashMap<u32, f32>> {
+    lists
+        .iter()
+        .map(|l| l.iter().map(|c| (c.unit, c.similarity)).collect())
+        .collect()
+}
+
+/// Per unit, `weight` times the share of clusters it is a candidate of.
+fn penalties(lists: &[Vec<Candidate>], a: &Associations, weight: f32) -> Vec<f32> {
+    let mut penalty = vec![0.0f32; a.units()];
+    let per = weight / lists.len().max(1) as f32;
+    for c in lists.iter().flatten() {
+        if let Some(p) = penalty.get_mut(c.unit as usize) {
+            *p += per;
+        }
+    }
+    penalty
+}
+
+/// Each phrase written as most texts wrote it: "t-shirt", "screen protector".
+fn phrase_texts(embedding: &Word2Vec, a: &Associations) -> Vec<String> {
+    let words = &embedding.words;
+    a.phrases
+        .iter()
+        .map(|p| {
+            let sep = if p.hyphen { "-" } else { " " };
+            format!(
+                "{}{sep}{}",
+                words[p.first as usize], words[p.second as usize]
+            )
+        })
+        .collect()
+}
 
 /// Every word's dot product with every centroid (`V x k`, one matrix
 /// product), or `None` when the table would pass [`WORD_SCORES_MAX`].
@@ -478,10 +514,7 @@ impl Tagger {
         lists: Vec<Vec<Candidate>>,
         associations: Option<Associations>,
     ) -> Self {
-        let lookup = lists
-            .iter()
-            .map(|l| l.iter().map(|c| (c.unit, c.similarity)).collect())
-            .collect();
+        let lookup = lookups(&lists);
         let word_scores = word_scores(&embedding, &clusters.centroids);
         let stopwords = options.stopwords;
         let unit_ok = embedding
@@ -494,16 +527,13 @@ impl Tagger {
             .iter()
             .map(|w| !(stopwords.excludes(w) || (w.len() == 1 && w.is_ascii())))
             .collect();
-        let mut penalty = Vec::new();
-        if let Some(a) = &associations {
-            penalty = vec![0.0f32; a.units()];
-            let per = options.spread_penalty / lists.len().max(1) as f32;
-            for c in lists.iter().flatten() {
-                if let Some(p) = penalty.get_mut(c.unit as usize) {
-                    *p += per;
-                }
-            }
-        }
+        let (penalty, phrase_texts) = match &associations {
+            Some(a) => (
+                penalties(&lists, a, options.spread_penalty),
+                phrase_texts(&embedding, a),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
         Self {
             embedding,
             clusters,
@@ -515,6 +545,7 @@ impl Tagger {
             unit_ok,
             tag_ok,
             penalty,
+            phrase_texts,
         }
     }
 
@@ -538,20 +569,30 @@ impl Tagger {
 
     /// A unit's text: its word, or its phrase's words joined as most texts
     /// wrote them ("t-shirt", "screen protector").
-    pub fn unit_text(&self, unit: u32) -> Cow<'_, str> {
+    pub fn unit_text(&self, unit: u32) -> &str {
         let words = &self.embedding.words;
         match (unit as usize).checked_sub(words.len()) {
-            None => Cow::Borrowed(&words[unit as usize]),
-            Some(p) => match self.associations.as_ref().and_then(|a| a.phrases.get(p)) {
-                Some(p) => Cow::Owned(format!(
-                    "{}{}{}",
-                    words[p.first as usize],
-                    if p.hyphen { "-" } else { " " },
-                    words[p.second as usize]
-                )),
-                None => Cow::Borrowed(""),
-            },
+            None => &words[unit as usize],
+            Some(p) => self.phrase_texts.get(p).map_or("", String::as_str),
         }
+    }
+
+    /// Learned from texts: the same models, with the lists and
+    /// associations learned (the word-by-centroid table is kept, not made
+    /// again).
+    fn learned(
+        mut self,
+        options: TaggerOptions,
+        lists: Vec<Vec<Candidate>>,
+        associations: Associations,
+    ) -> Self {
+        self.lookup = lookups(&lists);
+        self.penalty = penalties(&lists, &associations, options.spread_penalty);
+        self.phrase_texts = phrase_texts(&self.embedding, &associations);
+        self.options = options;
+        self.lists = lists;
+        self.associations = Some(associations);
+        self
     }
 
     /// The cluster of a text of known word ids (at least one), as
