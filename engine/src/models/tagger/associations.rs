@@ -225,9 +225,22 @@ impl Associations {
     #[inline]
     pub fn association(&self, a: u32, b: u32) -> f32 {
         let (a, b) = if a < b { (a, b) } else { (b, a) };
-        self.table
-            .get(a, b)
-            .unwrap_or_else(|| self.smoothed(0, a, b))
+        self.table.get(a, b).unwrap_or_else(|| self.unseen(a, b))
+    }
+
+    /// The association of two units never seen together (or once):
+    /// `ln(s / (e + s)) = -ln(1 + e / s)` for `e = n_a n_b / N` expected
+    /// texts. Most pairs of a text are such pairs and `e / s` is then
+    /// small, so three terms of the series stand in for the logarithm
+    /// below 1/4 (off by less than 0.001).
+    #[inline]
+    fn unseen(&self, a: u32, b: u32) -> f32 {
+        let x = self.df(a) as f32 * self.df(b) as f32 / (self.texts.max(1) as f32 * SMOOTHING);
+        if x < 0.25 {
+            -(x - x * x * (0.5 - x / 3.0))
+        } else {
+            -x.ln_1p()
+        }
     }
 
     /// Cuts a token sequence (`BREAK` for unknown tokens) into units, in
@@ -263,26 +276,33 @@ impl Associations {
         }
     }
 
-    /// Each unit's mean association with the other units of its text
-    /// (0 for a text of one unit), into `scores`.
-    pub fn score(&self, units: &[u32], scores: &mut Vec<f32>) {
+    /// Each `wanted` unit's mean association with the other units of its
+    /// text (0 for a text of one unit), into `scores`; the other units
+    /// are context only, and their scores are meaningless. Pairs of two
+    /// units that are not wanted are never looked up.
+    pub fn score(&self, units: &[u32], wanted: &[bool], scores: &mut Vec<f32>) {
         scores.clear();
         scores.resize(units.len(), 0.0);
         if units.len() < 2 {
             return;
         }
+        let n = units.len();
         // Fetch every pair's slot first, so the fetches overlap.
-        for i in 0..units.len() {
-            for j in i + 1..units.len() {
-                let (a, b) = (units[i].min(units[j]), units[i].max(units[j]));
-                self.table.prefetch(a, b);
+        for i in 0..n {
+            for j in i + 1..n {
+                if wanted[i] || wanted[j] {
+                    self.table
+                        .prefetch(units[i].min(units[j]), units[i].max(units[j]));
+                }
             }
         }
-        for i in 0..units.len() {
-            for j in i + 1..units.len() {
-                let a = self.association(units[i], units[j]);
-                scores[i] += a;
-                scores[j] += a;
+        for i in 0..n {
+            for j in i + 1..n {
+                if wanted[i] || wanted[j] {
+                    let a = self.association(units[i], units[j]);
+                    scores[i] += a;
+                    scores[j] += a;
+                }
             }
         }
         let inv = 1.0 / (units.len() - 1) as f32;
@@ -333,17 +353,30 @@ mod tests {
     fn the_unit_that_goes_with_the_others_scores_highest() {
         let a = assoc();
         let mut s = Vec::new();
-        a.score(&[0, 6, 5], &mut s);
+        a.score(&[0, 6, 5], &[true; 3], &mut s);
         // 0 and 6 were seen together 10 times against 2 expected.
         assert!(s[0] > 0.0 && s[1] > 0.0, "{s:?}");
         assert!(s[2] < s[0] && s[2] < s[1], "{s:?}");
-        a.score(&[3], &mut s);
+        // A unit that is not wanted is context: the others score the same.
+        let all = s.clone();
+        a.score(&[0, 6, 5], &[true, false, true], &mut s);
+        assert_eq!((s[0], s[2]), (all[0], all[2]));
+        a.score(&[3], &[true], &mut s);
         assert_eq!(s, vec![0.0]);
-        a.score(&[], &mut s);
+        a.score(&[], &[], &mut s);
         assert!(s.is_empty());
         // Never-seen pairs of common units are negative; of rare units, near 0.
         assert!(a.association(3, 1) < 0.0);
         assert!(a.association(5, 0).abs() < 0.2);
+        // The series stands in for the logarithm of unseen pairs.
+        for (x, y) in [(5, 0), (3, 1), (3, 4), (0, 5)] {
+            let exact = a.smoothed(0, x.min(y), x.max(y));
+            assert!(
+                (a.unseen(x.min(y), x.max(y)) - exact).abs() < 1e-3,
+                "{x} {y}"
+            );
+        }
+        assert_eq!(a.association(3, 1), a.unseen(1, 3));
         assert_eq!(a.association(6, 0), a.association(0, 6));
     }
 

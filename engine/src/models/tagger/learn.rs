@@ -21,6 +21,9 @@ pub struct Learner<'a> {
     seq: Vec<u32>,
     offsets: Vec<usize>,
     clusters: Vec<u32>,
+    /// Each text's `nearest` nearest clusters.
+    near: Vec<u32>,
+    nearest: usize,
     /// Texts holding each word.
     df: Vec<u32>,
     /// Adjacent word pairs: (texts holding them, times written with a hyphen).
@@ -52,6 +55,9 @@ pub struct Texts {
     pub seq: Vec<u32>,
     pub offsets: Vec<usize>,
     pub clusters: Vec<u32>,
+    /// Each text's `nearest` nearest clusters, the first its own.
+    pub near: Vec<u32>,
+    pub nearest: usize,
     /// (index of the text, the text).
     pub samples: Vec<(usize, String)>,
 }
@@ -69,6 +75,8 @@ impl<'a> Learner<'a> {
             seq: Vec::new(),
             offsets: vec![0],
             clusters: Vec::new(),
+            near: Vec::new(),
+            nearest: tagger.learned_nearest(options),
             df: vec![0; tagger.embedding.len()],
             adjacent: HashMap::new(),
             nulls: 0,
@@ -88,6 +96,7 @@ impl<'a> Learner<'a> {
         self.seq.capacity() * 4
             + self.offsets.capacity() * 8
             + self.clusters.capacity() * 4
+            + self.near.capacity() * 4
             + self.adjacent.capacity() * 20
     }
 
@@ -152,12 +161,15 @@ impl<'a> Learner<'a> {
         self.known.clear();
         self.known
             .extend(ids.iter().copied().filter(|&i| i != BREAK));
-        let cluster = if self.known.is_empty() {
-            u32::MAX
+        let at = self.near.len();
+        if self.known.is_empty() {
+            self.near.resize(at + self.nearest, u32::MAX);
         } else {
-            self.tagger.cluster_of(&self.known, &mut self.vector)
-        };
-        self.clusters.push(cluster);
+            let g = self.nearest;
+            self.tagger
+                .near_of(&self.known, g, &mut self.vector, &mut self.near);
+        }
+        self.clusters.push(self.near[at]);
         self.offsets.push(self.seq.len());
     }
 
@@ -259,6 +271,8 @@ impl<'a> Learner<'a> {
                 seq: self.seq,
                 offsets: self.offsets,
                 clusters: self.clusters,
+                near: self.near,
+                nearest: self.nearest,
                 samples,
             },
         }
@@ -335,7 +349,8 @@ pub fn evaluate(tagger: &Tagger, texts: &Texts) -> Evaluation {
         tags.clear();
         if (cluster as usize) < k {
             let seq = &texts.seq[texts.offsets[t]..texts.offsets[t + 1]];
-            tagger.tag_seq(a, seq, cluster as usize, &mut scratch, &mut tags);
+            let near = &texts.near[t * texts.nearest..(t + 1) * texts.nearest];
+            tagger.tag_seq(a, seq, near, &mut scratch, &mut tags);
             sizes[cluster as usize] += 1;
             for &(_, u) in &tags {
                 *overall.entry(u).or_insert(0) += 1;
