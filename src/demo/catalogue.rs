@@ -66,11 +66,25 @@ fn pick<'a>(rng: &mut Rng, words: &[&'a str]) -> &'a str {
     words[rng.below(words.len() as u64) as usize]
 }
 
-/// Whether `a` goes with `b` in a fixed third of all pairs: which brands
-/// make which product types, and which details (flavours, materials)
-/// belong to which type. Real catalogues have that structure: Otterbox makes
-/// cases, pepperoni goes on pizza.
+/// Pairs that hold in every catalogue, whatever the hash below says: the
+/// seed's example titles ("Euro Delight Pizza", "Otterbox case for Apple
+/// iPhone pink") are made of them, and a catalogue where Otterbox makes no
+/// cases would contradict them (the hash alone gave Otterbox only styluses
+/// and lens kits, and Euro Delight no pizza).
+const KNOWN_PAIRS: &[(&str, &str)] = &[
+    ("Otterbox", "Case"),
+    ("for Apple iPhone 15", "Case"),
+    ("Euro Delight", "Pizza"),
+];
+
+/// Whether `a` goes with `b`: in [`KNOWN_PAIRS`], or in a fixed third of
+/// all pairs: which brands make which product types, and which details
+/// (flavours, materials) belong to which type. Real catalogues have that
+/// structure: Otterbox makes cases, pepperoni goes on pizza.
 fn pairs(industry: &str, a: &str, b: &str) -> bool {
+    if KNOWN_PAIRS.contains(&(a, b)) {
+        return true;
+    }
     let mut h: u64 = 0xCBF2_9CE4_8422_2325;
     for byte in industry
         .bytes()
