@@ -1074,6 +1074,52 @@ mod tests {
         out
     }
 
+    /// A learned tagger tags every text of a long column (NULLs, empty
+    /// texts and unknown words among them, across blocks) as it tags each
+    /// text alone: the state kept from row to row changes no row.
+    #[test]
+    fn learned_tags_do_not_depend_on_the_rows_around() {
+        let base = tagger(true);
+        let mut rng = Rng::new(12);
+        let texts: Vec<Option<String>> = (0..2500)
+            .map(|i| match i % 37 {
+                0 => None,
+                1 => Some(String::new()),
+                2 => Some("unknown words only".to_string()),
+                _ => Some(
+                    (0..1 + rng.below(9))
+                        .map(|_| format!("w{}", rng.below(40)))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+            })
+            .collect();
+        let mut options = base.options.clone();
+        options.min_support = 1;
+        options.nearest_clusters = 2;
+        let learned = {
+            let mut learner = learn::Learner::new(&base, &options);
+            texts.iter().for_each(|t| learner.add(t.as_deref()));
+            learner.finish()
+        };
+        options.learned_from = Some(learned.associations.texts);
+        let t = base.learned(options, learned.lists, learned.associations);
+        let all = tag_texts(&t, &texts);
+        assert!(
+            all.iter()
+                .filter(|r| r.as_ref().is_some_and(|r| !r.is_empty()))
+                .count()
+                > 2000
+        );
+        for (text, row) in texts.iter().zip(&all) {
+            assert_eq!(
+                &tag_texts(&t, std::slice::from_ref(text))[0],
+                row,
+                "{text:?}"
+            );
+        }
+    }
+
     /// The `g` best clusters come nearest first, as sorting every score
     /// gives them, for both metrics and any `g`, across chunk edges.
     #[test]
