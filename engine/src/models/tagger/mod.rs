@@ -775,38 +775,23 @@ impl Tagger {
     /// text's own norm does not change the order), for Euclidean the
     /// smallest `||c||² - scale x·c`. Ties go to the lower cluster.
     fn best(&self, dots: &[f32], scale: f32, g: usize, near: &mut Vec<u32>) {
-        // A chunk at a time: past the first chunks most hold no score
-        // above the `g`-th best so far, and their largest score says so
-        // without a branch per score (measured: 15% of tagging the PyPI
-        // summaries went to this choice, score by score).
-        const CHUNK: usize = 16;
         let centroids = &self.clusters.centroids;
         let g = g.clamp(1, MAX_NEAREST);
         let mut top = [(f32::NEG_INFINITY, 0u32); MAX_NEAREST];
         let top = &mut top[..g];
-        let mut scores = [0.0f32; CHUNK];
-        for (c, chunk) in dots.chunks(CHUNK).enumerate() {
-            let scores = &mut scores[..chunk.len()];
-            if centroids.cosine {
-                scores.copy_from_slice(chunk);
+        for (j, &dot) in dots.iter().enumerate() {
+            let score = if centroids.cosine {
+                dot
             } else {
-                let norms = centroids.norms.get(c * CHUNK..).unwrap_or(&[]);
-                for ((s, &dot), &norm) in scores.iter_mut().zip(chunk).zip(norms) {
-                    *s = scale * dot - norm;
+                scale * dot - centroids.norms[j]
+            };
+            if score > top[g - 1].0 {
+                let mut at = g - 1;
+                while at > 0 && score > top[at - 1].0 {
+                    top[at] = top[at - 1];
+                    at -= 1;
                 }
-            }
-            if scores.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) <= top[g - 1].0 {
-                continue;
-            }
-            for (i, &score) in scores.iter().enumerate() {
-                if score > top[g - 1].0 {
-                    let mut at = g - 1;
-                    while at > 0 && score > top[at - 1].0 {
-                        top[at] = top[at - 1];
-                        at -= 1;
-                    }
-                    top[at] = (score, (c * CHUNK + i) as u32);
-                }
+                top[at] = (score, j as u32);
             }
         }
         near.extend(top.iter().map(|&(_, j)| j));
