@@ -20,8 +20,8 @@ pub struct Learner<'a> {
     /// Token ids of every text, `BREAK` for unknown tokens.
     seq: Vec<u32>,
     offsets: Vec<usize>,
-    clusters: Vec<u32>,
-    /// Each text's `nearest` nearest clusters.
+    /// Each text's `nearest` nearest clusters, its own first (`u32::MAX`:
+    /// no known word).
     near: Vec<u32>,
     nearest: usize,
     /// Texts holding each word.
@@ -38,6 +38,7 @@ pub struct Learner<'a> {
     hyphen: Vec<bool>,
     known: Vec<u32>,
     vector: Vec<f32>,
+    dots: Vec<f32>,
 }
 
 /// What learning produced, and the texts as read, to evaluate the tagger on.
@@ -49,13 +50,13 @@ pub struct Learned {
     pub texts: Texts,
 }
 
-/// The texts read, as token ids, with their clusters (`u32::MAX`: no
-/// known word) and a sample of them as written.
+/// The texts read, as token ids, with their nearest clusters and a
+/// sample of them as written.
 pub struct Texts {
     pub seq: Vec<u32>,
     pub offsets: Vec<usize>,
-    pub clusters: Vec<u32>,
-    /// Each text's `nearest` nearest clusters, the first its own.
+    /// Each text's `nearest` nearest clusters, its own first (`u32::MAX`:
+    /// no known word).
     pub near: Vec<u32>,
     pub nearest: usize,
     /// (index of the text, the text).
@@ -74,7 +75,6 @@ impl<'a> Learner<'a> {
             options,
             seq: Vec::new(),
             offsets: vec![0],
-            clusters: Vec::new(),
             near: Vec::new(),
             nearest: tagger.learned_nearest(options),
             df: vec![0; tagger.embedding.len()],
@@ -88,6 +88,7 @@ impl<'a> Learner<'a> {
             hyphen: Vec::new(),
             known: Vec::new(),
             vector: Vec::new(),
+            dots: Vec::new(),
         }
     }
 
@@ -95,7 +96,6 @@ impl<'a> Learner<'a> {
     pub fn memory(&self) -> usize {
         self.seq.capacity() * 4
             + self.offsets.capacity() * 8
-            + self.clusters.capacity() * 4
             + self.near.capacity() * 4
             + self.adjacent.capacity() * 20
     }
@@ -107,7 +107,7 @@ impl<'a> Learner<'a> {
             return;
         };
         // A uniform sample of the texts (reservoir sampling, seeded).
-        let index = self.clusters.len();
+        let index = self.offsets.len() - 1;
         if self.samples.len() < SAMPLES {
             self.samples.push((index, text.to_string()));
         } else {
@@ -161,21 +161,24 @@ impl<'a> Learner<'a> {
         self.known.clear();
         self.known
             .extend(ids.iter().copied().filter(|&i| i != BREAK));
-        let at = self.near.len();
         if self.known.is_empty() {
-            self.near.resize(at + self.nearest, u32::MAX);
+            self.near.resize(self.near.len() + self.nearest, u32::MAX);
         } else {
             let g = self.nearest;
-            self.tagger
-                .near_of(&self.known, g, &mut self.vector, &mut self.near);
+            self.tagger.near_of(
+                &self.known,
+                g,
+                &mut self.vector,
+                &mut self.dots,
+                &mut self.near,
+            );
         }
-        self.clusters.push(self.near[at]);
         self.offsets.push(self.seq.len());
     }
 
     /// Finds the phrases, counts units and pairs, and makes the lists.
     pub fn finish(self) -> Learned {
-        let texts = self.clusters.len() as u64;
+        let texts = (self.offsets.len() - 1) as u64;
         let n = texts.max(1) as f64;
         let v = self.tagger.embedding.len() as u32;
         let (threshold, min_count) = (
@@ -217,7 +220,7 @@ impl<'a> Learner<'a> {
         let mut pairs: HashMap<u64, u32> = HashMap::new();
         let mut support: Vec<HashMap<u32, u32>> = vec![HashMap::new(); k];
         let mut cut = Vec::with_capacity(MAX_UNITS);
-        for (t, &cluster) in self.clusters.iter().enumerate() {
+        for (t, &cluster) in self.near.iter().step_by(self.nearest).enumerate() {
             let seq = &self.seq[self.offsets[t]..self.offsets[t + 1]];
             associations.cut(seq, &self.tagger.unit_ok, &mut cut);
             for (i, &a) in cut.iter().enumerate() {
@@ -236,7 +239,7 @@ impl<'a> Learner<'a> {
         let pairs: Vec<(u64, u32)> = pairs.into_iter().filter(|&(_, c)| c >= 2).collect();
         let associations = Associations::new(texts, v, associations.phrases, df, pairs);
         let mut sizes = vec![0usize; k];
-        for &c in &self.clusters {
+        for &c in self.near.iter().step_by(self.nearest) {
             if let Some(n) = sizes.get_mut(c as usize) {
                 *n += 1;
             }
@@ -270,7 +273,6 @@ impl<'a> Learner<'a> {
             texts: Texts {
                 seq: self.seq,
                 offsets: self.offsets,
-                clusters: self.clusters,
                 near: self.near,
                 nearest: self.nearest,
                 samples,
@@ -340,12 +342,12 @@ pub fn evaluate(tagger: &Tagger, texts: &Texts) -> Evaluation {
     let mut per: Vec<HashMap<u32, u64>> = vec![HashMap::new(); k];
     let mut sizes = vec![0u64; k];
     let mut e = Evaluation {
-        texts: texts.clusters.len() as u64,
+        texts: (texts.offsets.len() - 1) as u64,
         ..Default::default()
     };
     let (mut scratch, mut tags) = (Scratch::default(), Vec::new());
     let mut sample = texts.samples.iter().peekable();
-    for (t, &cluster) in texts.clusters.iter().enumerate() {
+    for (t, &cluster) in texts.near.iter().step_by(texts.nearest).enumerate() {
         tags.clear();
         if (cluster as usize) < k {
             let seq = &texts.seq[texts.offsets[t]..texts.offsets[t + 1]];

@@ -723,12 +723,19 @@ impl Tagger {
 
     /// The `g` nearest clusters of a text of known word ids (at least
     /// one), as [`Self::tag_all`] finds them, nearest first, appended to
-    /// `near`; `scratch` is reused space.
-    fn near_of(&self, ids: &[u32], g: usize, scratch: &mut Vec<f32>, near: &mut Vec<u32>) {
+    /// `near`; `scratch` and `dots` are reused space.
+    fn near_of(
+        &self,
+        ids: &[u32],
+        g: usize,
+        scratch: &mut Vec<f32>,
+        dots: &mut Vec<f32>,
+        near: &mut Vec<u32>,
+    ) {
         let centroids = &self.clusters.centroids;
+        scratch.clear();
         if let Some(scores) = &self.word_scores {
             let k = centroids.k;
-            scratch.clear();
             scratch.resize(k, 0.0);
             for &id in ids {
                 for (o, x) in scratch.iter_mut().zip(&scores[id as usize * k..][..k]) {
@@ -738,19 +745,25 @@ impl Tagger {
             self.best(scratch, 2.0 / ids.len() as f32, g, near);
             return;
         }
-        let dim = self.embedding.dim;
-        let mut v = vec![0.0f32; dim];
+        scratch.resize(self.embedding.dim, 0.0);
+        self.mean_vector(ids, scratch);
+        self.best(centroids.dots(scratch, dots), 2.0, g, near);
+    }
+
+    /// Adds into `out` (zeros, `dim` long) the mean of the vectors of
+    /// word ids `ids` (at least one), normalised for cosine clusters: the
+    /// text's vector, as `embed` makes it.
+    fn mean_vector(&self, ids: &[u32], out: &mut [f32]) {
         for &id in ids {
-            for (o, x) in v.iter_mut().zip(self.embedding.vector(id)) {
+            for (o, x) in out.iter_mut().zip(self.embedding.vector(id)) {
                 *o += x;
             }
         }
         let inv = 1.0 / ids.len() as f32;
-        v.iter_mut().for_each(|x| *x *= inv);
-        if centroids.cosine {
-            normalize(&mut v);
+        out.iter_mut().for_each(|x| *x *= inv);
+        if self.clusters.centroids.cosine {
+            normalize(out);
         }
-        self.best(centroids.dots(&v, scratch), 2.0, g, near);
     }
 
     /// How many nearest clusters a text's tags come from: a tagger built
@@ -858,7 +871,6 @@ impl Tagger {
         mut emit: impl FnMut(Option<&Tags>),
     ) {
         let dim = self.embedding.dim;
-        let cosine = self.clusters.centroids.cosine;
         let centroids: &Centroids = &self.clusters.centroids;
         let mut buf = String::new();
         let mut ids: Vec<u32> = Vec::new();
@@ -902,35 +914,16 @@ impl Tagger {
                         });
                         if ids.len() == start {
                             state.push(1);
-                        } else if let Some(scores) = &self.word_scores {
-                            let k = centroids.k;
-                            let at = block.len();
-                            block.resize(at + k, 0.0);
-                            let v = &mut block[at..];
-                            for &id in &ids[start..] {
-                                let row = &scores[id as usize * k..(id as usize + 1) * k];
-                                for (o, x) in v.iter_mut().zip(row) {
-                                    *o += x;
-                                }
-                            }
-                            self.best(v, 2.0 / (ids.len() - start) as f32, g, &mut near);
-                            block.truncate(at);
+                        } else if self.word_scores.is_some() {
+                            // `block` stays empty: each text is placed alone.
+                            self.near_of(&ids[start..], g, &mut block, &mut dots, &mut near);
+                            block.clear();
                             rows_in_block.push(row);
                             state.push(2);
                         } else {
                             let at = block.len();
                             block.resize(at + dim, 0.0);
-                            let v = &mut block[at..];
-                            for &id in &ids[start..] {
-                                for (o, x) in v.iter_mut().zip(self.embedding.vector(id)) {
-                                    *o += x;
-                                }
-                            }
-                            let inv = 1.0 / (ids.len() - start) as f32;
-                            v.iter_mut().for_each(|x| *x *= inv);
-                            if cosine {
-                                normalize(v);
-                            }
+                            self.mean_vector(&ids[start..], &mut block[at..]);
                             rows_in_block.push(row);
                             state.push(2);
                         }
