@@ -9,8 +9,11 @@
 //! - [`demo`]: `quiver demo`, the tagging job end to end.
 //! - [`output`]: results and progress as the front doors show them.
 //! - [`server`]: `quiver serve`, the Arrow Flight SQL server.
+//! - [`cluster`]: `quiver scheduler`, `quiver executor` and `--cluster`:
+//!   the same SQL on an Apache Ballista cluster.
 
 pub mod cli;
+pub mod cluster;
 pub mod demo;
 pub mod message;
 pub mod output;

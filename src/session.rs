@@ -69,6 +69,9 @@ pub struct SessionOptions {
     /// clients cannot know what other clients are writing (an hour there;
     /// none in the CLI).
     pub min_retention: std::time::Duration,
+    /// The Ballista scheduler (`df://HOST:PORT`) that runs this session's
+    /// queries; `None`: they run in this process.
+    pub cluster: Option<String>,
 }
 
 impl Default for SessionOptions {
@@ -79,6 +82,7 @@ impl Default for SessionOptions {
             outside_paths: true,
             progress: Arc::new(NoProgress),
             min_retention: std::time::Duration::ZERO,
+            cluster: None,
         }
     }
 }
@@ -88,6 +92,7 @@ impl std::fmt::Debug for SessionOptions {
         f.debug_struct("SessionOptions")
             .field("memory_limit", &self.memory_limit)
             .field("outside_paths", &self.outside_paths)
+            .field("cluster", &self.cluster)
             .finish_non_exhaustive()
     }
 }
@@ -153,6 +158,10 @@ impl QuiverSession {
                 Arc::new(external_delta::DeltaTableFactory),
             );
         let state = builder.build();
+        let state = match &options.cluster {
+            Some(cluster) => crate::cluster::client_state(state, cluster, &models)?,
+            None => state,
+        };
         let ctx = SessionContext::new_with_state(state);
         let schema = Arc::new(WarehouseSchema::new(Arc::clone(&warehouse)));
         let catalog = Arc::new(WarehouseCatalog::new(

@@ -25,6 +25,7 @@ pub mod session;
 pub mod simd;
 pub mod store;
 pub mod vectors;
+pub mod wire;
 
 pub use session::{ROW_GROUP_ROWS, configure, register_functions};
 pub use store::{Manifest, ModelStore};

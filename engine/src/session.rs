@@ -86,7 +86,7 @@ pub fn configure(
     formats.retain(|f| !f.get_ext().eq_ignore_ascii_case("parquet"));
     formats.push(Arc::new(NanSafeParquetFormatFactory::default()));
     builder
-        .with_query_planner(Arc::new(QuiverQueryPlanner))
+        .with_query_planner(Arc::new(QuiverQueryPlanner::default()))
         .with_physical_optimizer_rules(crate::plan::physical_optimizer_rules())
 }
 

@@ -51,6 +51,12 @@ pub struct Args {
     )]
     pub warehouse: String,
 
+    /// Run queries on this Apache Ballista cluster (its scheduler,
+    /// df://HOST:PORT) instead of in this process; the warehouse must be
+    /// storage the cluster's processes share.
+    #[arg(long, env = "QUIVER_CLUSTER", value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
+
     /// How results are printed.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -79,6 +85,13 @@ pub enum Command {
     /// word2vec's loss and nearest words, k-means' inertia, cluster sizes
     /// and centroid map, a tagger's coverage, commonest tags and samples.
     Report(ReportArgs),
+    /// A cluster's scheduler (Apache Ballista) with every quiver function,
+    /// planner rule and codec: `quiver --cluster df://HOST:PORT` sends it
+    /// queries, `quiver executor` runs them.
+    Scheduler(crate::cluster::SchedulerArgs),
+    /// A cluster's executor: registers with a scheduler and runs its
+    /// tasks, loading models from the warehouse.
+    Executor(crate::cluster::ExecutorArgs),
 }
 
 /// `quiver report MODEL... -o FILE.html`.
@@ -150,9 +163,19 @@ pub async fn main(args: Args) -> ExitCode {
                 }
             };
         }
+        Some(Command::Scheduler(scheduler)) => {
+            return exit_on(crate::cluster::run_scheduler(&args.warehouse, &scheduler).await);
+        }
+        Some(Command::Executor(executor)) => {
+            return exit_on(crate::cluster::run_executor(&args.warehouse, &executor).await);
+        }
         None => {}
     }
-    let session = match QuiverSession::open_with(&args.warehouse, terminal_options()).await {
+    let options = crate::session::SessionOptions {
+        cluster: args.cluster.clone(),
+        ..terminal_options()
+    };
+    let session = match QuiverSession::open_with(&args.warehouse, options).await {
         Ok(s) => Arc::new(s),
         Err(e) => {
             eprintln!("error: {}", user_message(&e));
@@ -185,6 +208,18 @@ pub async fn main(args: Args) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The exit status of a process that runs until stopped: 2 with the error
+/// when it could not run or stopped on one.
+fn exit_on(result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", user_message(&e));
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// `quiver hash-password`: the first line of standard input, hashed. The

@@ -183,6 +183,7 @@ impl Bound {
             outside_paths: args.allow_outside_paths,
             progress: Arc::new(log::ProgressLog::default()),
             min_retention: std::time::Duration::from_secs(3600),
+            cluster: None,
         };
         let timeout = (!args.query_timeout.is_zero()).then_some(args.query_timeout);
         let service = QuiverFlightService::new(warehouse, options, Arc::new(auth), timeout)

@@ -137,6 +137,20 @@ impl WarehouseTable {
 }
 
 impl WarehouseTable {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The URLs of the files this table reads: the snapshot it was opened
+    /// at.
+    pub fn file_urls(&self) -> Vec<String> {
+        self.inner
+            .table_paths()
+            .iter()
+            .map(|url| url.as_str().to_string())
+            .collect()
+    }
+
     /// `files` of this table scanned with where each row lives (see
     /// [`FileRows`]).
     pub fn rows(&self, files: &[DataFile], row_numbers: bool) -> Result<FileRows> {

@@ -94,6 +94,20 @@ impl SampleExec {
     }
 }
 
+impl SampleExec {
+    pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.input
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
 impl DisplayAs for SampleExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         match self.mode {

@@ -58,25 +58,46 @@ pub fn resolve_first_arg(
 }
 
 /// A result field that pins `manifest`'s version.
-pub fn pinned_field(name: &str, data_type: DataType, manifest: &Manifest) -> Field {
-    Field::new(name, data_type, true).with_metadata(HashMap::from([
+///
+/// The pin is said twice: in the field's metadata, and in its name
+/// (`embed[title_vectors@3]`), which is all of a result field that
+/// DataFusion's wire form of a physical plan keeps. A cluster's executor
+/// reads it from the name ([`pinned`]); the name is not a column name (a
+/// projection names its columns).
+pub fn pinned_field(function: &str, data_type: DataType, manifest: &Manifest) -> Field {
+    Field::new(
+        format!("{function}[{}@{}]", manifest.name, manifest.version),
+        data_type,
+        true,
+    )
+    .with_metadata(HashMap::from([
         (MODEL_KEY.to_string(), manifest.name.clone()),
         (VERSION_KEY.to_string(), manifest.version.to_string()),
     ]))
 }
 
-/// The model and version pinned in a result field.
+/// The model and version pinned in a result field: its metadata, or its
+/// name where the metadata was lost on the wire (see [`pinned_field`]).
 pub fn pinned(function: &str, field: &Field) -> Result<(String, u64)> {
     let meta = field.metadata();
-    match (
+    if let (Some(name), Some(version)) = (
         meta.get(MODEL_KEY),
         meta.get(VERSION_KEY).and_then(|v| v.parse().ok()),
     ) {
-        (Some(name), Some(version)) => Ok((name.clone(), version)),
-        _ => Err(DataFusionError::Internal(format!(
-            "{function}: the result field carries no model version"
-        ))),
+        return Ok((name.clone(), version));
     }
+    field
+        .name()
+        .strip_prefix(function)
+        .and_then(|rest| rest.strip_prefix('['))
+        .and_then(|rest| rest.strip_suffix(']'))
+        .and_then(|pin| pin.rsplit_once('@'))
+        .and_then(|(name, version)| Some((name.to_string(), version.parse().ok()?)))
+        .ok_or_else(|| {
+            DataFusionError::Internal(format!(
+                "{function}: the result field carries no model version"
+            ))
+        })
 }
 
 /// The dimension recorded in a manifest's options.

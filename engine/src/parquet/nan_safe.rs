@@ -295,6 +295,11 @@ impl FileFormatFactory for NanSafeParquetFormatFactory {
 pub struct NanSafeParquetFormat(ParquetFormat);
 
 impl NanSafeParquetFormat {
+    /// `format` (its options), reading only float bounds that hold.
+    pub fn new(format: ParquetFormat) -> Self {
+        Self(format)
+    }
+
     async fn metadata(
         &self,
         state: &dyn Session,
@@ -389,25 +394,7 @@ impl FileFormat for NanSafeParquetFormat {
         conf: FileScanConfig,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let plan = self.0.create_physical_plan(state, conf).await?;
-        let scan = plan
-            .downcast_ref::<DataSourceExec>()
-            .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
-            .ok_or_else(|| internal_datafusion_err!("expected a Parquet DataSourceExec"))?;
-        let source = scan
-            .file_source()
-            .downcast_ref::<ParquetSource>()
-            .ok_or_else(|| internal_datafusion_err!("expected ParquetSource"))?;
-        let inner = source
-            .parquet_file_reader_factory()
-            .cloned()
-            .ok_or_else(|| internal_datafusion_err!("expected a Parquet reader factory"))?;
-        let source = source
-            .clone()
-            .with_parquet_file_reader_factory(Arc::new(NanSafeReaderFactory(inner)));
-        let conf = FileScanConfigBuilder::from(scan.clone())
-            .with_source(Arc::new(source))
-            .build();
-        Ok(DataSourceExec::from_data_source(conf))
+        with_nan_safe_reader(&plan)
     }
 
     async fn create_writer_physical_plan(
@@ -425,6 +412,32 @@ impl FileFormat for NanSafeParquetFormat {
     fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
         self.0.file_source(table_schema)
     }
+}
+
+/// `plan`, a Parquet `DataSourceExec`, reading through readers whose
+/// metadata passes through [`nan_safe`]: what [`NanSafeParquetFormat`] plans,
+/// and what a plan decoded on a cluster's executor gets back (the wire
+/// carries no reader factory; see [`crate::wire`]).
+pub fn with_nan_safe_reader(plan: &Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    let scan = plan
+        .downcast_ref::<DataSourceExec>()
+        .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
+        .ok_or_else(|| internal_datafusion_err!("expected a Parquet DataSourceExec"))?;
+    let source = scan
+        .file_source()
+        .downcast_ref::<ParquetSource>()
+        .ok_or_else(|| internal_datafusion_err!("expected ParquetSource"))?;
+    let inner = source
+        .parquet_file_reader_factory()
+        .cloned()
+        .ok_or_else(|| internal_datafusion_err!("expected a Parquet reader factory"))?;
+    let source = source
+        .clone()
+        .with_parquet_file_reader_factory(Arc::new(NanSafeReaderFactory(inner)));
+    let conf = FileScanConfigBuilder::from(scan.clone())
+        .with_source(Arc::new(source))
+        .build();
+    Ok(DataSourceExec::from_data_source(conf))
 }
 
 /// Readers whose metadata has passed through [`nan_safe`].

@@ -194,7 +194,19 @@ fn page_rows(metadata: &ParquetMetaData, row_group: usize) -> Option<Vec<u64>> {
 /// quiver's physical planner: DataFusion's, plus the operators of quiver's
 /// own logical nodes.
 #[derive(Debug, Default)]
-pub struct QuiverQueryPlanner;
+pub struct QuiverQueryPlanner {
+    cluster: bool,
+}
+
+impl QuiverQueryPlanner {
+    /// The planner of a cluster's scheduler, whose plans run on other
+    /// processes: it leaves vector columns to the Parquet scan, and wraps
+    /// each Parquet scan so that what DataFusion's wire form of it drops
+    /// travels with it ([`crate::wire`]).
+    pub fn for_cluster() -> Self {
+        Self { cluster: true }
+    }
+}
 
 #[async_trait]
 impl QueryPlanner for QuiverQueryPlanner {
@@ -255,6 +267,10 @@ impl QueryPlanner for QuiverQueryPlanner {
             )));
         }
         let plan = super::seed::seed_top_k(plan, state).await?;
-        super::list_scan::direct_list_scans(plan, state).await
+        if self.cluster {
+            crate::wire::ship_scans(plan)
+        } else {
+            super::list_scan::direct_list_scans(plan, state).await
+        }
     }
 }
