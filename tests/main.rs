@@ -4,6 +4,7 @@
 mod common;
 
 mod cli;
+mod cluster;
 mod conformance;
 mod dbt;
 mod delta;

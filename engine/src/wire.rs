@@ -38,17 +38,16 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Extension, LogicalPlan};
 use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
-use datafusion_proto::physical_plan::{
-    AsExecutionPlan, PhysicalExtensionCodec, PhysicalProtoConverterExtension,
-};
-use datafusion_proto::protobuf::PhysicalPlanNode;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use prost::Message;
 
 use crate::exec::list_scan::ListScanExec;
 use crate::exec::sample::{Mode, SampleExec};
+use crate::exec::sample_rows::{RowsFinalExec, RowsPartialExec};
 use crate::parquet::nan_safe::{NanSafeParquetFormatFactory, with_nan_safe_reader};
 use crate::plan::sample::{SampleMethod, SampleNode};
 
@@ -60,6 +59,8 @@ const SAMPLE_NODE: u8 = 1;
 const SAMPLE_EXEC: u8 = 2;
 const SHIPPED_SCAN: u8 = 3;
 const NAN_SAFE_PARQUET: u8 = 4;
+const ROWS_PARTIAL: u8 = 5;
+const ROWS_FINAL: u8 = 6;
 /// For codecs built on these (a host's tables): kinds from 128 up are
 /// theirs.
 pub const FIRST_HOST_KIND: u8 = 128;
@@ -94,14 +95,18 @@ struct SampleProto {
     seed: u64,
 }
 
-/// A shipped Parquet scan: DataFusion's encoding of the scan, and the
-/// access plan of each of its files in file-group order.
+/// A shipped Parquet scan: the access plan of each of its files in
+/// file-group order (the scan itself is its input, in DataFusion's
+/// encoding).
 #[derive(Clone, PartialEq, Message)]
 struct ScanProto {
-    #[prost(bytes = "vec", tag = "1")]
-    scan: Vec<u8>,
-    #[prost(message, repeated, tag = "2")]
+    #[prost(message, repeated, tag = "1")]
     files: Vec<FileAccessProto>,
+    /// Whether each file is read by the partition it is grouped under (a
+    /// sample's scan; see `plan::planner`), which DataFusion's encoding
+    /// also drops.
+    #[prost(bool, tag = "2")]
+    preserve_order: bool,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -300,11 +305,28 @@ impl PhysicalExtensionCodec for QuiverPhysicalCodec {
             }
             SHIPPED_SCAN => {
                 let proto = ScanProto::decode(body).map_err(|e| decode_error("a scan", e))?;
-                let node = PhysicalPlanNode::decode(proto.scan.as_slice())
-                    .map_err(|e| decode_error("a scan", e))?;
-                let scan = node.try_into_physical_plan(ctx, self)?;
-                let scan = with_access_plans(&with_nan_safe_reader(&scan)?, &proto.files)?;
+                let [scan] = inputs else {
+                    return internal_err!("a scan from the wire with {} inputs", inputs.len());
+                };
+                let scan = with_access_plans(
+                    &with_nan_safe_reader(scan)?,
+                    &proto.files,
+                    proto.preserve_order,
+                )?;
                 Ok(Arc::new(ShippedScanExec::new(scan)))
+            }
+            ROWS_PARTIAL | ROWS_FINAL => {
+                let proto =
+                    SampleProto::decode(body).map_err(|e| decode_error("TABLESAMPLE", e))?;
+                let [input] = inputs else {
+                    return internal_err!("TABLESAMPLE from the wire with {} inputs", inputs.len());
+                };
+                let input = Arc::clone(input);
+                Ok(if kind == ROWS_PARTIAL {
+                    Arc::new(RowsPartialExec::new(input, proto.value, proto.seed))
+                } else {
+                    Arc::new(RowsFinalExec::new(input, proto.value)?)
+                })
             }
             kind => internal_err!("a plan from the wire has a node of unknown kind {kind}"),
         }
@@ -331,12 +353,27 @@ impl PhysicalExtensionCodec for QuiverPhysicalCodec {
             frame(SAMPLE_EXEC, &proto.encode_to_vec(), buf);
             Ok(())
         } else if let Some(shipped) = node.downcast_ref::<ShippedScanExec>() {
-            let scan = PhysicalPlanNode::try_from_physical_plan(Arc::clone(&shipped.scan), self)?;
             let proto = ScanProto {
-                scan: scan.encode_to_vec(),
                 files: access_plans(&shipped.scan)?,
+                preserve_order: parquet_scan(&shipped.scan).is_some_and(|c| c.preserve_order),
             };
             frame(SHIPPED_SCAN, &proto.encode_to_vec(), buf);
+            Ok(())
+        } else if let Some(partial) = node.downcast_ref::<RowsPartialExec>() {
+            let proto = SampleProto {
+                method: 0,
+                value: partial.n(),
+                seed: partial.seed(),
+            };
+            frame(ROWS_PARTIAL, &proto.encode_to_vec(), buf);
+            Ok(())
+        } else if let Some(last) = node.downcast_ref::<RowsFinalExec>() {
+            let proto = SampleProto {
+                method: 0,
+                value: last.n(),
+                seed: 0,
+            };
+            frame(ROWS_FINAL, &proto.encode_to_vec(), buf);
             Ok(())
         } else if node.downcast_ref::<ListScanExec>().is_some() {
             not_impl_err!(
@@ -439,10 +476,12 @@ fn access_plans(scan: &Arc<dyn ExecutionPlan>) -> Result<Vec<FileAccessProto>> {
     Ok(files)
 }
 
-/// `scan` with `files`' access plans put back on its files.
+/// `scan` with `files`' access plans put back on its files, and reading
+/// files in the partitions they are grouped under if `preserve_order`.
 fn with_access_plans(
     scan: &Arc<dyn ExecutionPlan>,
     files: &[FileAccessProto],
+    preserve_order: bool,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let Some(config) = parquet_scan(scan) else {
         return internal_err!("a shipped scan that is not a Parquet scan");
@@ -494,14 +533,17 @@ fn with_access_plans(
     }
     let config = FileScanConfigBuilder::from(config.clone())
         .with_file_groups(groups)
+        .with_preserve_order(preserve_order || config.preserve_order)
         .build();
     Ok(DataSourceExec::from_data_source(config))
 }
 
-/// A Parquet scan on its way to a cluster's executors: runs and shows as
-/// the scan it holds, and is encoded with what DataFusion's encoding of
-/// that scan leaves out (see the module docs). A leaf, so nothing plans
-/// around the scan inside it.
+/// A Parquet scan on its way to a cluster's executors: passes its scan's
+/// rows through, and is encoded with what DataFusion's encoding of that scan
+/// leaves out (see the module docs). The scan is its child, not hidden
+/// inside it, so that Ballista can give each task only the scan's file
+/// groups that task reads (it restricts a `DataSourceExec`; an opaque leaf
+/// it cannot restrict would be read whole by every task).
 #[derive(Debug)]
 pub struct ShippedScanExec {
     scan: Arc<dyn ExecutionPlan>,
@@ -518,12 +560,12 @@ impl ShippedScanExec {
 }
 
 impl DisplayAs for ShippedScanExec {
-    fn fmt_as(&self, t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "ShippedScanExec: ")?;
-        match self.scan.downcast_ref::<DataSourceExec>() {
-            Some(exec) => exec.fmt_as(t, f),
-            None => write!(f, "{}", self.scan.name()),
-        }
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "ShippedScanExec: NaN-safe Parquet statistics and per-file access plans travel with \
+             the scan"
+        )
     }
 }
 
@@ -537,7 +579,15 @@ impl ExecutionPlan for ShippedScanExec {
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
+        vec![&self.scan]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
     }
 
     fn apply_expressions(
@@ -549,12 +599,11 @@ impl ExecutionPlan for ShippedScanExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.is_empty() {
-            Ok(self)
-        } else {
-            internal_err!("ShippedScanExec has no children")
+        match (children.pop(), children.is_empty()) {
+            (Some(scan), true) => Ok(Arc::new(Self::new(scan))),
+            _ => internal_err!("ShippedScanExec has one child"),
         }
     }
 
@@ -568,29 +617,192 @@ impl ExecutionPlan for ShippedScanExec {
 
     fn statistics_from_inputs(
         &self,
-        _input_stats: &[Arc<Statistics>],
+        input_stats: &[Arc<Statistics>],
         args: &StatisticsArgs,
     ) -> Result<Arc<Statistics>> {
-        // The scan is a leaf: it needs no statistics of inputs.
-        self.scan.statistics_from_inputs(&[], args)
+        match input_stats.first() {
+            Some(stats) => Ok(Arc::clone(stats)),
+            None => self.scan.statistics_from_inputs(&[], args),
+        }
     }
+}
 
-    fn metrics(&self) -> Option<datafusion::physical_plan::metrics::MetricsSet> {
-        self.scan.metrics()
+/// What `plan` passes through: the scan a [`ShippedScanExec`] carries.
+pub fn unshipped(plan: &Arc<dyn ExecutionPlan>) -> &Arc<dyn ExecutionPlan> {
+    match plan.downcast_ref::<ShippedScanExec>() {
+        Some(shipped) => &shipped.scan,
+        None => plan,
     }
 }
 
 /// `plan` with each Parquet scan wrapped in a [`ShippedScanExec`]: the last
 /// step of a cluster scheduler's planning.
+/// A `TABLESAMPLE (n ROWS)`, which reads every partition of its input in
+/// one task, is split in two steps that each task can run on its own
+/// partitions ([`crate::exec::sample_rows`]).
 pub fn ship_scans(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
     plan.transform_up(|node| {
         if parquet_scan(&node).is_some() {
-            Ok(Transformed::yes(
+            return Ok(Transformed::yes(
                 Arc::new(ShippedScanExec::new(node)) as Arc<dyn ExecutionPlan>
-            ))
-        } else {
-            Ok(Transformed::no(node))
+            ));
         }
+        let Some(sample) = node.downcast_ref::<SampleExec>() else {
+            return Ok(Transformed::no(node));
+        };
+        let Mode::Rows(n) = sample.mode() else {
+            return Ok(Transformed::no(node));
+        };
+        let partial = Arc::new(RowsPartialExec::new(
+            Arc::clone(sample.input()),
+            n,
+            sample.seed(),
+        ));
+        let gathered = Arc::new(CoalescePartitionsExec::new(partial));
+        Ok(Transformed::yes(
+            Arc::new(RowsFinalExec::new(gathered, n)?) as Arc<dyn ExecutionPlan>
+        ))
     })
     .data()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+    use datafusion::datasource::listing::PartitionedFile;
+    use datafusion::execution::object_store::ObjectStoreUrl;
+    use datafusion::physical_plan::empty::EmptyExec;
+    use datafusion::prelude::SessionContext;
+    use datafusion_proto::physical_plan::{AsExecutionPlan, DefaultPhysicalExtensionCodec};
+    use datafusion_proto::protobuf::PhysicalPlanNode;
+
+    fn codec() -> QuiverPhysicalCodec {
+        QuiverPhysicalCodec::new(Arc::new(DefaultPhysicalExtensionCodec {}))
+    }
+
+    /// `plan` encoded and decoded as a scheduler and an executor would.
+    fn round_trip(plan: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+        let codec = codec();
+        let node = PhysicalPlanNode::try_from_physical_plan(plan, &codec).expect("encode");
+        let bytes = node.encode_to_vec();
+        let node = PhysicalPlanNode::decode(bytes.as_slice()).expect("bytes");
+        node.try_into_physical_plan(&SessionContext::new().task_ctx(), &codec)
+            .expect("decode")
+    }
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]))
+    }
+
+    #[test]
+    fn samples_keep_their_mode_and_seed() {
+        for mode in [
+            Mode::Bernoulli(0.25),
+            Mode::Batches(0.5),
+            Mode::Pruned(0.125),
+            Mode::Rows(17),
+        ] {
+            let plan = Arc::new(SampleExec::new(Arc::new(EmptyExec::new(schema())), mode, 99));
+            let back = round_trip(plan);
+            let back = back.downcast_ref::<SampleExec>().expect("a SampleExec");
+            assert_eq!(format!("{:?}", back.mode()), format!("{mode:?}"));
+            assert_eq!(back.seed(), 99);
+        }
+        let partial = Arc::new(RowsPartialExec::new(
+            Arc::new(EmptyExec::new(schema())),
+            5,
+            3,
+        ));
+        let plan = Arc::new(RowsFinalExec::new(partial, 5).expect("final"));
+        let back = round_trip(plan);
+        let last = back.downcast_ref::<RowsFinalExec>().expect("RowsFinalExec");
+        assert_eq!(last.n(), 5);
+        let partial = last.children()[0]
+            .downcast_ref::<RowsPartialExec>()
+            .expect("RowsPartialExec");
+        assert_eq!((partial.n(), partial.seed()), (5, 3));
+    }
+
+    /// The access plans a SYSTEM sample or top-k seeding attached to each
+    /// file, which DataFusion's encoding of the scan drops, arrive.
+    #[test]
+    fn a_shipped_scan_keeps_each_files_access_plan() {
+        let selection = RowSelection::from(vec![
+            RowSelector::skip(10),
+            RowSelector::select(5),
+            RowSelector::skip(85),
+        ]);
+        let planned = ParquetAccessPlan::new(vec![
+            RowGroupAccess::Skip,
+            RowGroupAccess::Scan,
+            RowGroupAccess::Selection(selection),
+        ]);
+        let groups = vec![
+            FileGroup::new(vec![
+                PartitionedFile::new("a.parquet", 1000).with_extension(planned.clone()),
+                PartitionedFile::new("b.parquet", 1000),
+            ]),
+            FileGroup::new(vec![
+                PartitionedFile::new("c.parquet", 1000)
+                    .with_extension(ParquetAccessPlan::new_none(4)),
+            ]),
+        ];
+        let config = FileScanConfigBuilder::new(
+            ObjectStoreUrl::local_filesystem(),
+            Arc::new(ParquetSource::new(schema())),
+        )
+        .with_file_groups(groups)
+        .with_preserve_order(true)
+        .build();
+        let plan = ship_scans(DataSourceExec::from_data_source(config)).expect("ship");
+        let back = round_trip(plan);
+        let shipped = back.downcast_ref::<ShippedScanExec>().expect("ShippedScanExec");
+        let config = parquet_scan(shipped.scan()).expect("a Parquet scan");
+        assert!(config.preserve_order);
+        let files: Vec<_> = config.file_groups.iter().flat_map(|g| g.iter()).collect();
+        assert_eq!(files.len(), 3);
+        assert_eq!(files[0].extension::<ParquetAccessPlan>(), Some(&planned));
+        assert_eq!(files[1].extension::<ParquetAccessPlan>(), None);
+        assert_eq!(
+            files[2].extension::<ParquetAccessPlan>(),
+            Some(&ParquetAccessPlan::new_none(4))
+        );
+    }
+
+    #[test]
+    fn a_tablesample_node_keeps_its_method_and_seed() {
+        use datafusion::logical_expr::LogicalPlanBuilder;
+        let codec = QuiverLogicalCodec::new(Arc::new(
+            datafusion_proto::logical_plan::DefaultLogicalExtensionCodec {},
+        ));
+        let input = LogicalPlanBuilder::empty(false).build().expect("plan");
+        for method in [
+            SampleMethod::Bernoulli(0.3),
+            SampleMethod::System(0.01),
+            SampleMethod::Rows(12),
+        ] {
+            let node = Extension {
+                node: Arc::new(SampleNode {
+                    input: input.clone(),
+                    method,
+                    seed: 5,
+                }),
+            };
+            let mut buf = vec![];
+            codec.try_encode(&node, &mut buf).expect("encode");
+            let back = codec
+                .try_decode(&buf, &[input.clone()], &SessionContext::new().task_ctx())
+                .expect("decode");
+            let back = back
+                .node
+                .as_any()
+                .downcast_ref::<SampleNode>()
+                .expect("a SampleNode");
+            assert_eq!(back.method.to_string(), method.to_string());
+            assert_eq!(back.seed, 5);
+        }
+        // Bytes of other codecs go to the wrapped one.
+        assert!(unframe(b"\x08\x01").is_none());
+    }
 }

@@ -5,3 +5,4 @@
 
 pub mod list_scan;
 pub mod sample;
+pub mod sample_rows;

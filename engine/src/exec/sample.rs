@@ -29,6 +29,8 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result, Statistics};
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -39,7 +41,7 @@ use datafusion::physical_plan::{
 };
 use futures::{StreamExt, TryStreamExt};
 
-use crate::random::{below_fraction, key};
+use crate::random::{below_fraction, key, mix};
 
 /// What the operator still has to do to its input.
 #[derive(Debug, Clone, Copy)]
@@ -189,7 +191,8 @@ impl ExecutionPlan for SampleExec {
                     let mut tasks = Vec::with_capacity(partitions);
                     for p in 0..partitions {
                         let stream = input.execute(p, Arc::clone(&context))?;
-                        tasks.push(SpawnedTask::spawn(reservoir(stream, n, seed, p as u64)));
+                        let stream_id = stream_key(&input, p);
+                        tasks.push(SpawnedTask::spawn(reservoir(stream, n, seed, stream_id)));
                     }
                     let mut merged = Reservoir::new(n, input.schema());
                     for task in tasks {
@@ -206,7 +209,7 @@ impl ExecutionPlan for SampleExec {
             }
             mode => {
                 let stream = self.input.execute(partition, context)?;
-                let stream_id = partition as u64;
+                let stream_id = stream_key(&self.input, partition);
                 let mut row = 0u64;
                 let mut batch_index = 0u64;
                 let stream = stream.map(move |batch| {
@@ -236,8 +239,38 @@ impl ExecutionPlan for SampleExec {
     }
 }
 
+/// What numbers the rows of `partition` of `input` for the sample's keys:
+/// for a file scan, the files (and byte ranges) it reads there, so that the
+/// sample does not depend on the partition's number. A Ballista executor
+/// runs its slice of a stage's partitions numbered from 0, and the rows
+/// partition 3 drew in one process must be the rows the same files draw
+/// there. Other inputs: the partition's number.
+pub(crate) fn stream_key(input: &Arc<dyn ExecutionPlan>, partition: usize) -> u64 {
+    let group = crate::wire::unshipped(input)
+        .downcast_ref::<DataSourceExec>()
+        .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
+        .and_then(|config| config.file_groups.get(partition));
+    let Some(group) = group else {
+        return partition as u64;
+    };
+    let mut h = mix(group.len() as u64);
+    for file in group.iter() {
+        for chunk in file.object_meta.location.as_ref().as_bytes().chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            h = mix(h ^ u64::from_le_bytes(word));
+        }
+        if let Some(range) = &file.range {
+            h = mix(h ^ range.start as u64);
+            h = mix(h ^ range.end as u64);
+        }
+        h = mix(h ^ 0xFF);
+    }
+    h
+}
+
 /// The rows with the `n` smallest keys seen so far, with their keys.
-struct Reservoir {
+pub(crate) struct Reservoir {
     n: u64,
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
@@ -245,7 +278,7 @@ struct Reservoir {
 }
 
 impl Reservoir {
-    fn new(n: u64, schema: SchemaRef) -> Self {
+    pub(crate) fn new(n: u64, schema: SchemaRef) -> Self {
         Self {
             n,
             schema,
@@ -260,7 +293,7 @@ impl Reservoir {
             .then(|| self.keys.iter().copied().max().unwrap_or(0))
     }
 
-    fn push(&mut self, batch: RecordBatch, keys: Vec<u64>) -> Result<()> {
+    pub(crate) fn push(&mut self, batch: RecordBatch, keys: Vec<u64>) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -288,7 +321,7 @@ impl Reservoir {
         Ok(())
     }
 
-    fn into_parts(mut self) -> Result<(RecordBatch, Vec<u64>)> {
+    pub(crate) fn into_parts(mut self) -> Result<(RecordBatch, Vec<u64>)> {
         self.compact()?;
         let batch = self
             .batches
@@ -313,7 +346,7 @@ fn take_rows(batch: &RecordBatch, indices: &dyn Array) -> Result<RecordBatch> {
 }
 
 /// One partition's `n` smallest-key rows.
-async fn reservoir(
+pub(crate) async fn reservoir(
     mut stream: SendableRecordBatchStream,
     n: u64,
     seed: u64,

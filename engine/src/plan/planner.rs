@@ -50,7 +50,7 @@ impl ExtensionPlanner for SampleExtensionPlanner {
         let Some(sample) = node.as_any().downcast_ref::<SampleNode>() else {
             return Ok(None);
         };
-        let input = Arc::clone(&physical_inputs[0]);
+        let input = in_file_order(&physical_inputs[0]);
         let (input, mode) = match sample.method {
             SampleMethod::Bernoulli(p) => (input, Mode::Bernoulli(p)),
             SampleMethod::Rows(n) => (input, Mode::Rows(n)),
@@ -62,6 +62,25 @@ impl ExtensionPlanner for SampleExtensionPlanner {
             }
         };
         Ok(Some(Arc::new(SampleExec::new(input, mode, sample.seed))))
+    }
+}
+
+/// `input`, when a file scan, reading each file in the partition it is
+/// grouped under. A sample numbers a partition's rows in the order its
+/// files are read, and DataFusion's scans otherwise let an idle partition
+/// take another's files (work stealing): the same seed would draw other
+/// rows from one run to the next.
+fn in_file_order(input: &Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+    match input
+        .downcast_ref::<DataSourceExec>()
+        .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
+    {
+        Some(config) if !config.preserve_order => DataSourceExec::from_data_source(
+            FileScanConfigBuilder::from(config.clone())
+                .with_preserve_order(true)
+                .build(),
+        ),
+        _ => Arc::clone(input),
     }
 }
 
