@@ -703,7 +703,11 @@ mod tests {
             Mode::Pruned(0.125),
             Mode::Rows(17),
         ] {
-            let plan = Arc::new(SampleExec::new(Arc::new(EmptyExec::new(schema())), mode, 99));
+            let plan = Arc::new(SampleExec::new(
+                Arc::new(EmptyExec::new(schema())),
+                mode,
+                99,
+            ));
             let back = round_trip(plan);
             let back = back.downcast_ref::<SampleExec>().expect("a SampleExec");
             assert_eq!(format!("{:?}", back.mode()), format!("{mode:?}"));
@@ -757,7 +761,9 @@ mod tests {
         .build();
         let plan = ship_scans(DataSourceExec::from_data_source(config)).expect("ship");
         let back = round_trip(plan);
-        let shipped = back.downcast_ref::<ShippedScanExec>().expect("ShippedScanExec");
+        let shipped = back
+            .downcast_ref::<ShippedScanExec>()
+            .expect("ShippedScanExec");
         let config = parquet_scan(shipped.scan()).expect("a Parquet scan");
         assert!(config.preserve_order);
         let files: Vec<_> = config.file_groups.iter().flat_map(|g| g.iter()).collect();
@@ -792,7 +798,11 @@ mod tests {
             let mut buf = vec![];
             codec.try_encode(&node, &mut buf).expect("encode");
             let back = codec
-                .try_decode(&buf, &[input.clone()], &SessionContext::new().task_ctx())
+                .try_decode(
+                    &buf,
+                    std::slice::from_ref(&input),
+                    &SessionContext::new().task_ctx(),
+                )
                 .expect("decode");
             let back = back
                 .node

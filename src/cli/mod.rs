@@ -51,11 +51,8 @@ pub struct Args {
     )]
     pub warehouse: String,
 
-    /// Run queries on this Apache Ballista cluster (its scheduler,
-    /// df://HOST:PORT) instead of in this process; the warehouse must be
-    /// storage the cluster's processes share.
-    #[arg(long, env = "QUIVER_CLUSTER", value_name = "df://HOST:PORT")]
-    pub cluster: Option<String>,
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArg,
 
     /// How results are printed.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -172,7 +169,7 @@ pub async fn main(args: Args) -> ExitCode {
         None => {}
     }
     let options = crate::session::SessionOptions {
-        cluster: args.cluster.clone(),
+        cluster: args.cluster.cluster.clone(),
         ..terminal_options()
     };
     let session = match QuiverSession::open_with(&args.warehouse, options).await {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{Result, TableReference, internal_err};
+use datafusion::common::{DataFusionError, Result, TableReference, internal_err};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -78,7 +78,7 @@ impl LogicalExtensionCodec for WarehouseTableCodec {
                 .try_decode_table_provider(buf, table_ref, schema, ctx);
         };
         let proto = WarehouseTableProto::decode(body).map_err(|e| {
-            datafusion::common::DataFusionError::Internal(format!(
+            DataFusionError::Internal(format!(
                 "table '{table_ref}' from the wire cannot be read: {e}"
             ))
         })?;
@@ -112,7 +112,17 @@ impl LogicalExtensionCodec for WarehouseTableCodec {
         buf: &mut Vec<u8>,
     ) -> Result<()> {
         let Some(table) = node.downcast_ref::<WarehouseTable>() else {
-            return self.inner.try_encode_table_provider(table_ref, node, buf);
+            return self
+                .inner
+                .try_encode_table_provider(table_ref, node, buf)
+                .map_err(|e| {
+                    DataFusionError::NotImplemented(format!(
+                        "'{table_ref}' cannot be sent to a cluster: its executors read warehouse \
+                         tables and external tables of files, not a table that lives in this \
+                         process ({})",
+                        e.strip_backtrace()
+                    ))
+                });
         };
         let proto = WarehouseTableProto {
             name: table.name().to_string(),

@@ -139,6 +139,17 @@ fn scheduler_session(
         .build())
 }
 
+/// `--cluster`, for each front door that runs queries (`quiver`, `quiver
+/// serve`, `quiver demo`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClusterArg {
+    /// Run queries on this Apache Ballista cluster (its scheduler,
+    /// df://HOST:PORT) instead of in this process; the warehouse must be
+    /// storage the cluster's processes share.
+    #[arg(long, env = "QUIVER_CLUSTER", value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
+}
+
 /// `quiver scheduler`.
 #[derive(Debug, clap::Args)]
 pub struct SchedulerArgs {
@@ -219,7 +230,26 @@ pub async fn run_executor(warehouse: &str, args: &ExecutorArgs) -> Result<()> {
     let scheduler = scheduler_url(&args.scheduler)?;
     let scheduler =
         url::Url::parse(&scheduler).map_err(|e| DataFusionError::Configuration(e.to_string()))?;
+    // Every function a client's session has: Ballista's registry lacks
+    // some of DataFusion's own (the nested-type ones, `cardinality`,
+    // `array_has`), and quiver's.
     let mut registry = BallistaFunctionRegistry::default();
+    let defaults = SessionStateBuilder::new().with_default_features().build();
+    for (name, udf) in defaults.scalar_functions() {
+        registry
+            .scalar_functions
+            .insert(name.clone(), Arc::clone(udf));
+    }
+    for (name, udaf) in defaults.aggregate_functions() {
+        registry
+            .aggregate_functions
+            .insert(name.clone(), Arc::clone(udaf));
+    }
+    for (name, udwf) in defaults.window_functions() {
+        registry
+            .window_functions
+            .insert(name.clone(), Arc::clone(udwf));
+    }
     for udf in scalar_functions(&models) {
         registry
             .scalar_functions

@@ -51,6 +51,9 @@ pub const PIPELINE: &[(&str, &str)] = &[
 /// Runs the demo: the tagging job end to end on a generated catalogue.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArg,
+
     /// How many product titles to generate.
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: u64,
@@ -91,7 +94,11 @@ pub struct DemoArgs {
 const GENERATE_BATCH: usize = 64 * 1024;
 
 pub async fn run(args: DemoArgs) -> ExitCode {
-    let session = match QuiverSession::open_with(&args.warehouse, terminal_options()).await {
+    let options = crate::session::SessionOptions {
+        cluster: args.cluster.cluster.clone(),
+        ..terminal_options()
+    };
+    let session = match QuiverSession::open_with(&args.warehouse, options).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {}", user_message(&e));
@@ -128,6 +135,19 @@ async fn pipeline(session: &QuiverSession, args: &DemoArgs) -> Result<()> {
             session.sql(&sql).await?;
             let rows = count(session, "SELECT count(*) FROM products").await?;
             step_end(start, &format!("{rows} rows of {input}, column {column}"));
+        }
+        _ if args.cluster.cluster.is_some() => {
+            // The titles are generated here, in this process: a cluster has
+            // nothing to read them from. The rest of the job runs there.
+            let local = QuiverSession::open(&args.warehouse).await?;
+            generate(&local, args.rows, args.seed).await?;
+            step_end(
+                start,
+                &format!(
+                    "{} generated titles (seed {}) written to table products",
+                    args.rows, args.seed
+                ),
+            );
         }
         _ => {
             generate(session, args.rows, args.seed).await?;

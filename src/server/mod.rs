@@ -56,6 +56,9 @@ pub struct ServeArgs {
     #[arg(short = 'w', long, value_name = "URL")]
     pub warehouse: Option<String>,
 
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArg,
+
     /// The address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:50051", value_name = "ADDR")]
     pub bind: SocketAddr,
@@ -183,7 +186,7 @@ impl Bound {
             outside_paths: args.allow_outside_paths,
             progress: Arc::new(log::ProgressLog::default()),
             min_retention: std::time::Duration::from_secs(3600),
-            cluster: None,
+            cluster: args.cluster.cluster.clone(),
         };
         let timeout = (!args.query_timeout.is_zero()).then_some(args.query_timeout);
         let service = QuiverFlightService::new(warehouse, options, Arc::new(auth), timeout)
