@@ -199,6 +199,49 @@ fn a_cluster_answers_as_one_process_does() {
 }
 
 #[test]
+fn writes_read_through_the_cluster_and_commit_here() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let warehouse = dir.path().join("warehouse");
+    let out = quiver(
+        &warehouse,
+        &[
+            "-c",
+            "CREATE TABLE src AS SELECT i AS id, i % 7 AS g FROM generate_series(1, 3000) AS s(i)",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cluster = Cluster::start(&warehouse, &dir.path().join("logs"), 2);
+    let script = "CREATE TABLE c AS SELECT id, g FROM src WHERE id < 1000; \
+                  INSERT INTO c SELECT id, g FROM src WHERE id BETWEEN 1000 AND 1999; \
+                  UPDATE c SET g = 100 WHERE id < 10; \
+                  DELETE FROM c WHERE id >= 1990; \
+                  MERGE INTO c USING (SELECT 5 AS id, 7 AS g) s ON c.id = s.id \
+                    WHEN MATCHED THEN UPDATE SET g = s.g; \
+                  CREATE MODEL km TYPE kmeans OPTIONS (k = 2, seed = 1) \
+                    AS SELECT [CAST(g AS DOUBLE), 1.0] FROM c";
+    let out = cluster.quiver(&warehouse, &["-c", script]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // What the cluster wrote, read by a process that uses none.
+    let sql = "SELECT count(*), sum(g), count(DISTINCT cluster_assign('km', \
+               [CAST(g AS DOUBLE), 1.0]).cluster_id) AS clusters FROM c";
+    let out = quiver(&warehouse, &["--format", "csv", "-c", sql]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected: i64 = (1..1990)
+        .map(|i: i64| {
+            if i < 10 {
+                if i == 5 { 7 } else { 100 }
+            } else {
+                i % 7
+            }
+        })
+        .sum();
+    assert_eq!(
+        stdout(&out),
+        format!("count(*),sum(c.g),clusters\n1989,{expected},2\n")
+    );
+}
+
+#[test]
 fn explain_shows_the_distributed_plan() {
     let dir = tempfile::tempdir().expect("tempdir");
     let warehouse = dir.path().join("warehouse");

@@ -34,9 +34,15 @@ use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
+use datafusion::catalog::Session;
+use datafusion::catalog::default_table_source::source_as_provider;
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::{LogicalPlan, WriteOp};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::PhysicalExtensionCodec;
@@ -47,6 +53,7 @@ use quiver_engine::plan::QuiverQueryPlanner;
 use quiver_engine::wire::{QuiverLogicalCodec, QuiverPhysicalCodec};
 
 use crate::warehouse::Warehouse;
+use crate::warehouse::rows::FileRows;
 
 /// The scheduler port Ballista's clients and executors assume.
 pub const DEFAULT_PORT: u16 = 50050;
@@ -112,9 +119,68 @@ pub fn client_state(
     let state = SessionStateBuilder::new_from_existing(state)
         .with_config(config)
         .build();
-    let mut state = state.upgrade_for_ballista(url)?;
+    let state = state.upgrade_for_ballista(url)?;
+    let planner = ClientPlanner {
+        cluster: Arc::clone(state.query_planner()),
+    };
+    let mut state = SessionStateBuilder::new_from_existing(state)
+        .with_query_planner(Arc::new(planner))
+        .build();
     quiver_engine::register_functions(&mut state, models)?;
     Ok(state)
+}
+
+/// A client's planner: plans go to the cluster (Ballista's planner), but
+/// - an `INSERT` is written here: its rows are computed by the cluster, and
+///   the write commits to the warehouse table where the statement runs, as
+///   every write does (a cluster reads a table's files, never commits);
+/// - a plan that reads where each row of a table lives (`UPDATE`, `DELETE`
+///   and `MERGE` rewrite files by row position, [`FileRows`]) runs here.
+#[derive(Debug)]
+struct ClientPlanner {
+    cluster: Arc<dyn QueryPlanner + Send + Sync>,
+}
+
+/// Whether `plan` reads a table by row position ([`FileRows`]), which only
+/// the statement's own process can.
+fn reads_row_positions(plan: &LogicalPlan) -> Result<bool> {
+    let mut found = false;
+    plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && source_as_provider(&scan.source)?.is::<FileRows>()
+        {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(found)
+}
+
+#[async_trait::async_trait]
+impl QueryPlanner for ClientPlanner {
+    async fn create_physical_plan(
+        &self,
+        plan: &LogicalPlan,
+        session: &dyn Session,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let LogicalPlan::Dml(dml) = plan
+            && let WriteOp::Insert(op) = dml.op
+        {
+            let table = source_as_provider(&dml.target)?;
+            let input = self
+                .cluster
+                .create_physical_plan(&dml.input, session)
+                .await?;
+            return table.insert_into(session, input, op).await;
+        }
+        if reads_row_positions(plan)? {
+            return QuiverQueryPlanner::default()
+                .create_physical_plan(plan, session)
+                .await;
+        }
+        self.cluster.create_physical_plan(plan, session).await
+    }
 }
 
 /// What a scheduler plans with: Ballista's session, with quiver's
