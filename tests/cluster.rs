@@ -1,17 +1,61 @@
 //! quiver on an Apache Ballista cluster (#25): a scheduler and two
 //! executors started as separate `quiver` processes on free loopback ports,
-//! over a warehouse folder they share. Each is waited on by the line it
-//! prints when ready (the scheduler when it listens, an executor when the
-//! scheduler has answered its first heartbeat), never by a sleep.
+//! over a warehouse they share (a folder, or a bucket on the S3-protocol
+//! server). Each is waited on by the line it prints when ready (the
+//! scheduler when it listens, an executor when the scheduler has answered
+//! its first heartbeat), never by a sleep.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
-use crate::common::{quiver, stderr, stdout};
+use crate::common::{quiver_bin, stderr, stdout};
+use crate::s3::S3;
+
+/// Where the processes of a test find the warehouse: its URL (or folder),
+/// and what their environment must hold to reach it.
+#[derive(Clone)]
+struct Site {
+    warehouse: String,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Site {
+    fn folder(path: &Path) -> Self {
+        Self {
+            warehouse: path.to_str().expect("a UTF-8 path").to_string(),
+            env: vec![],
+        }
+    }
+
+    /// `quiver --warehouse ... ` with the site's environment.
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(quiver_bin());
+        cmd.args(["--warehouse", &self.warehouse])
+            .env_remove("QUIVER_WAREHOUSE")
+            .env_remove("QUIVER_CLUSTER")
+            .envs(self.env.iter().cloned());
+        cmd
+    }
+
+    /// `quiver args` in one process.
+    fn quiver(&self, args: &[&str]) -> Output {
+        self.command()
+            .args(args)
+            .output()
+            .expect("the quiver binary runs")
+    }
+
+    /// Runs `script`, which must succeed.
+    fn run(&self, script: &str) {
+        let out = self.quiver(&["-c", script]);
+        assert!(out.status.success(), "{script}: {}", stderr(&out));
+    }
+}
 
 /// A running cluster; its processes are killed when it is dropped.
 struct Cluster {
+    site: Site,
     scheduler: Child,
     executors: Vec<Child>,
     /// Each process's standard output, kept open so that it never writes
@@ -22,10 +66,10 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn start(warehouse: &Path, logs: &Path, executors: usize) -> Self {
+    fn start(site: &Site, logs: &Path, executors: usize) -> Self {
         std::fs::create_dir_all(logs).expect("log folder");
         let (scheduler, output, line) = spawn(
-            warehouse,
+            site,
             logs,
             "scheduler",
             &["scheduler", "--bind", "127.0.0.1:0"],
@@ -39,7 +83,7 @@ impl Cluster {
         let mut children = vec![];
         for i in 0..executors {
             let (child, out, line) = spawn(
-                warehouse,
+                site,
                 logs,
                 &format!("executor{i}"),
                 &[
@@ -57,6 +101,7 @@ impl Cluster {
             outputs.push(out);
         }
         Self {
+            site: site.clone(),
             scheduler,
             executors: children,
             _outputs: outputs,
@@ -65,16 +110,38 @@ impl Cluster {
         }
     }
 
-    /// `quiver --cluster df://... args` against `warehouse`.
-    fn quiver(&self, warehouse: &Path, args: &[&str]) -> Output {
-        let cluster = format!("df://{}", self.address);
-        let mut all = vec!["--cluster", &cluster];
-        all.extend_from_slice(args);
-        quiver(warehouse, &all)
+    /// `quiver --cluster df://... args` against the cluster's warehouse.
+    fn quiver(&self, args: &[&str]) -> Output {
+        self.command()
+            .args(args)
+            .output()
+            .expect("the quiver binary runs")
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = self.site.command();
+        cmd.args(["--cluster", &format!("df://{}", self.address)]);
+        cmd
     }
 
     fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.logs.join(format!("{name}.err"))).unwrap_or_default()
+    }
+
+    /// Checks that each query answers here as in one process.
+    fn answers_as_one_process(&self, queries: &[&str]) {
+        for sql in queries {
+            let local = self.site.quiver(&["--format", "csv", "-c", sql]);
+            assert!(local.status.success(), "{sql}: {}", stderr(&local));
+            let distributed = self.quiver(&["--format", "csv", "-c", sql]);
+            assert!(
+                distributed.status.success(),
+                "{sql}: {}\nscheduler: {}",
+                stderr(&distributed),
+                self.log("scheduler")
+            );
+            assert_eq!(stdout(&local), stdout(&distributed), "{sql}");
+        }
     }
 }
 
@@ -90,18 +157,15 @@ impl Drop for Cluster {
 /// Starts `quiver -w warehouse args` and returns it once it printed its
 /// first line (its standard error goes to `logs/name.err`).
 fn spawn(
-    warehouse: &Path,
+    site: &Site,
     logs: &Path,
     name: &str,
     args: &[&str],
 ) -> (Child, BufReader<ChildStdout>, String) {
     let err = std::fs::File::create(logs.join(format!("{name}.err"))).expect("log file");
-    let mut child = Command::new(crate::common::quiver_bin())
-        .arg("--warehouse")
-        .arg(warehouse)
+    let mut child = site
+        .command()
         .args(args)
-        .env_remove("QUIVER_WAREHOUSE")
-        .env_remove("QUIVER_CLUSTER")
         .stdout(Stdio::piped())
         .stderr(err)
         .spawn()
@@ -121,26 +185,22 @@ fn spawn(
 
 /// A table of several files and row groups (so that `SYSTEM` sampling and
 /// top-k pruning have something to choose among), texts, and models
-/// trained on them.
-fn warehouse_with_models(dir: &Path) -> PathBuf {
-    let warehouse = dir.join("warehouse");
-    let setup = [
-        "SET datafusion.execution.parquet.max_row_group_size = 5000",
-        "CREATE TABLE t AS SELECT i AS id, i % 11 AS g, (i * 7919) % 100003 AS score, \
+/// trained on them, at `site`.
+fn with_models(site: &Site) {
+    site.run(
+        "SET datafusion.execution.parquet.max_row_group_size = 5000;
+         CREATE TABLE t AS SELECT i AS id, i % 11 AS g, (i * 7919) % 100003 AS score, \
          CASE i % 3 WHEN 0 THEN 'red apple fruit sweet' WHEN 1 THEN 'blue car engine fast' \
          ELSE 'green tree leaf forest' END || ' n' || (i % 50) AS text \
-         FROM generate_series(1, 60000) AS s(i)",
-        "INSERT INTO t SELECT id + 60000, g, score, text FROM t WHERE id <= 20000",
-        "CREATE TABLE u AS SELECT i AS id, 'u' || i AS name FROM generate_series(1, 5000) AS s(i)",
-        "CREATE MODEL w TYPE word2vec OPTIONS (dim = 16, min_count = 1, epochs = 2, seed = 3) \
+         FROM generate_series(1, 60000) AS s(i);
+         INSERT INTO t SELECT id + 60000, g, score, text FROM t WHERE id <= 20000;
+         CREATE TABLE u AS SELECT i AS id, 'u' || i AS name FROM generate_series(1, 5000) AS s(i);
+         CREATE MODEL w TYPE word2vec OPTIONS (dim = 16, min_count = 1, epochs = 2, seed = 3) \
+         AS SELECT text FROM t;
+         CREATE MODEL km TYPE kmeans OPTIONS (k = 3, seed = 7) AS SELECT embed('w', text) FROM t;
+         CREATE MODEL tg TYPE tagger OPTIONS (embedding = 'w', clusters = 'km') \
          AS SELECT text FROM t",
-        "CREATE MODEL km TYPE kmeans OPTIONS (k = 3, seed = 7) AS SELECT embed('w', text) FROM t",
-        "CREATE MODEL tg TYPE tagger OPTIONS (embedding = 'w', clusters = 'km') AS SELECT text FROM t",
-    ];
-    let script = setup.join(";\n");
-    let out = quiver(&warehouse, &["-c", &script]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    warehouse
+    );
 }
 
 /// Queries a cluster must answer exactly as one process does.
@@ -162,55 +222,101 @@ const SAME_ANSWERS: &[&str] = &[
      sum(CASE WHEN array_has(tag('tg', text), 'red apple') THEN 1 ELSE 0 END) FROM t",
 ];
 
-#[test]
-fn a_cluster_answers_as_one_process_does() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let warehouse = warehouse_with_models(dir.path());
-    let cluster = Cluster::start(&warehouse, &dir.path().join("logs"), 2);
-    for sql in SAME_ANSWERS {
-        let local = quiver(&warehouse, &["--format", "csv", "-c", sql]);
-        assert!(local.status.success(), "{sql}: {}", stderr(&local));
-        let distributed = cluster.quiver(&warehouse, &["--format", "csv", "-c", sql]);
-        assert!(
-            distributed.status.success(),
-            "{sql}: {}\nscheduler: {}",
-            stderr(&distributed),
-            cluster.log("scheduler")
-        );
-        assert_eq!(stdout(&local), stdout(&distributed), "{sql}");
-    }
-    // The SYSTEM sample is a sample: some row groups, not all and not none
-    // (a scan that lost its access plans on the wire would read them all).
-    let out = cluster.quiver(
-        &warehouse,
-        &[
-            "--format",
-            "csv",
-            "-c",
-            "SELECT count(*) FROM t TABLESAMPLE SYSTEM (20 PERCENT) REPEATABLE (7)",
-        ],
-    );
+/// Checks that the `SYSTEM` sample is a sample: some row groups, not all
+/// and not none (a scan that lost its access plans on the wire would read
+/// them all).
+fn system_sample_is_a_sample(cluster: &Cluster) {
+    let out = cluster.quiver(&[
+        "--format",
+        "csv",
+        "-c",
+        "SELECT count(*) FROM t TABLESAMPLE SYSTEM (20 PERCENT) REPEATABLE (7)",
+    ]);
     let sampled: u64 = stdout(&out)
         .lines()
         .nth(1)
         .and_then(|l| l.trim().parse().ok())
-        .unwrap_or_else(|| panic!("a count: {}", stdout(&out)));
+        .unwrap_or_else(|| panic!("a count: {}{}", stdout(&out), stderr(&out)));
     assert!(sampled > 0 && sampled < 80_000, "{sampled}");
+}
+
+#[test]
+fn a_cluster_answers_as_one_process_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let site = Site::folder(&dir.path().join("warehouse"));
+    with_models(&site);
+    // External tables: Parquet files partitioned by folder, with NaNs
+    // (which quiver's Parquet reader keeps out of pruning), and a Delta
+    // table another warehouse wrote, with rows deleted.
+    let files = dir.path().join("files");
+    let other = Site::folder(&dir.path().join("other"));
+    other.run(
+        "CREATE TABLE d AS SELECT i AS id, 'n' || i AS name FROM generate_series(1, 5000) AS s(i);
+         DELETE FROM d WHERE id % 7 = 0",
+    );
+    let delta = dir.path().join("other/tables/d");
+    site.run(&format!(
+        "SET datafusion.execution.parquet.max_row_group_size = 1000;
+         COPY (SELECT i AS id, i % 3 AS g, CASE WHEN i % 10 = 0 THEN 'NaN'::double \
+         ELSE i * 1.5 END AS f FROM generate_series(1, 9000) AS s(i)) \
+         TO '{files}/' STORED AS PARQUET PARTITIONED BY (g);
+         CREATE EXTERNAL TABLE e STORED AS PARQUET PARTITIONED BY (g) LOCATION '{files}/';
+         CREATE EXTERNAL TABLE d STORED AS DELTA LOCATION '{delta}'",
+        files = files.display(),
+        delta = delta.display(),
+    ));
+    let cluster = Cluster::start(&site, &dir.path().join("logs"), 2);
+    cluster.answers_as_one_process(SAME_ANSWERS);
+    cluster.answers_as_one_process(&[
+        "SELECT g, count(*), sum(id), count(*) FILTER (WHERE isnan(f)) FROM e \
+         GROUP BY g ORDER BY g",
+        "SELECT count(*) FROM e WHERE f > 13000",
+        "SELECT id, f FROM e ORDER BY f DESC, id LIMIT 3",
+        "SELECT count(*), sum(id) FROM e TABLESAMPLE SYSTEM (30 PERCENT) REPEATABLE (3)",
+        "SELECT count(*), sum(id), min(name), max(name) FROM d",
+        "SELECT count(*) FROM d JOIN e ON d.id = e.id WHERE e.g = 1",
+    ]);
+    system_sample_is_a_sample(&cluster);
+}
+
+/// The same over a bucket on the S3-protocol server: the scheduler and
+/// executors read the client's tables and models from the object store,
+/// and a table written through the cluster is read back by one process.
+#[test]
+fn a_cluster_shares_a_warehouse_on_s3() {
+    let Some(s3) = S3::start() else { return };
+    s3.create_bucket("cluster");
+    let site = Site {
+        warehouse: "s3://cluster/wh".to_string(),
+        env: s3.env(),
+    };
+    with_models(&site);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::start(&site, &dir.path().join("logs"), 2);
+    cluster.answers_as_one_process(SAME_ANSWERS);
+    system_sample_is_a_sample(&cluster);
+    let out = cluster.quiver(&[
+        "-c",
+        "CREATE TABLE s AS SELECT g, count(*) AS n FROM t GROUP BY g",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = site.quiver(&["--format", "csv", "-c", "SELECT count(*), sum(n) FROM s"]);
+    assert_eq!(
+        stdout(&out),
+        "count(*),sum(s.n)\n11,80000\n",
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn writes_read_through_the_cluster_and_commit_here() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let warehouse = dir.path().join("warehouse");
-    let out = quiver(
-        &warehouse,
-        &[
-            "-c",
-            "CREATE TABLE src AS SELECT i AS id, i % 7 AS g FROM generate_series(1, 3000) AS s(i)",
-        ],
+    let site = Site::folder(&dir.path().join("warehouse"));
+    site.run(
+        "CREATE TABLE src AS SELECT i AS id, i % 7 AS g FROM generate_series(1, 3000) AS s(i)",
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let cluster = Cluster::start(&warehouse, &dir.path().join("logs"), 2);
+    let cluster = Cluster::start(&site, &dir.path().join("logs"), 2);
     let script = "CREATE TABLE c AS SELECT id, g FROM src WHERE id < 1000; \
                   INSERT INTO c SELECT id, g FROM src WHERE id BETWEEN 1000 AND 1999; \
                   UPDATE c SET g = 100 WHERE id < 10; \
@@ -219,12 +325,12 @@ fn writes_read_through_the_cluster_and_commit_here() {
                     WHEN MATCHED THEN UPDATE SET g = s.g; \
                   CREATE MODEL km TYPE kmeans OPTIONS (k = 2, seed = 1) \
                     AS SELECT [CAST(g AS DOUBLE), 1.0] FROM c";
-    let out = cluster.quiver(&warehouse, &["-c", script]);
+    let out = cluster.quiver(&["-c", script]);
     assert!(out.status.success(), "{}", stderr(&out));
     // What the cluster wrote, read by a process that uses none.
     let sql = "SELECT count(*), sum(g), count(DISTINCT cluster_assign('km', \
                [CAST(g AS DOUBLE), 1.0]).cluster_id) AS clusters FROM c";
-    let out = quiver(&warehouse, &["--format", "csv", "-c", sql]);
+    let out = site.quiver(&["--format", "csv", "-c", sql]);
     assert!(out.status.success(), "{}", stderr(&out));
     let expected: i64 = (1..1990)
         .map(|i: i64| {
@@ -244,23 +350,13 @@ fn writes_read_through_the_cluster_and_commit_here() {
 #[test]
 fn explain_shows_the_distributed_plan() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let warehouse = dir.path().join("warehouse");
-    let out = quiver(
-        &warehouse,
-        &[
-            "-c",
-            "CREATE TABLE t AS SELECT i AS id FROM generate_series(1, 1000) AS s(i)",
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let cluster = Cluster::start(&warehouse, &dir.path().join("logs"), 1);
-    let out = cluster.quiver(
-        &warehouse,
-        &[
-            "-c",
-            "EXPLAIN SELECT count(*) FROM t TABLESAMPLE SYSTEM (50 PERCENT) REPEATABLE (1)",
-        ],
-    );
+    let site = Site::folder(&dir.path().join("warehouse"));
+    site.run("CREATE TABLE t AS SELECT i AS id FROM generate_series(1, 1000) AS s(i)");
+    let cluster = Cluster::start(&site, &dir.path().join("logs"), 1);
+    let out = cluster.quiver(&[
+        "-c",
+        "EXPLAIN SELECT count(*) FROM t TABLESAMPLE SYSTEM (50 PERCENT) REPEATABLE (1)",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("distributed_plan"), "{text}");
@@ -272,23 +368,17 @@ fn explain_shows_the_distributed_plan() {
 #[test]
 fn a_bad_cluster_address_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let warehouse = dir.path().join("warehouse");
-    let out = quiver(
-        &warehouse,
-        &["--cluster", "grpc://127.0.0.1:1", "-c", "SELECT 1"],
-    );
+    let site = Site::folder(&dir.path().join("warehouse"));
+    let out = site.quiver(&["--cluster", "grpc://127.0.0.1:1", "-c", "SELECT 1"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("df://"), "{}", stderr(&out));
     // Nothing listens on port 1: the query fails, saying where it went.
-    let out = quiver(
-        &warehouse,
-        &[
-            "--cluster",
-            "df://127.0.0.1:1",
-            "-c",
-            "SELECT count(*) FROM generate_series(1, 10)",
-        ],
-    );
+    let out = site.quiver(&[
+        "--cluster",
+        "df://127.0.0.1:1",
+        "-c",
+        "SELECT count(*) FROM generate_series(1, 10)",
+    ]);
     assert!(!out.status.success());
     assert!(stderr(&out).starts_with("error:"), "{}", stderr(&out));
 }
@@ -296,18 +386,17 @@ fn a_bad_cluster_address_is_a_clear_error() {
 #[test]
 fn a_killed_executor_never_gives_a_partial_answer() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let warehouse = warehouse_with_models(dir.path());
-    let mut cluster = Cluster::start(&warehouse, &dir.path().join("logs"), 2);
+    let site = Site::folder(&dir.path().join("warehouse"));
+    with_models(&site);
+    let mut cluster = Cluster::start(&site, &dir.path().join("logs"), 2);
     let sql = "SELECT g, count(*), sum(score), count(DISTINCT text) FROM t GROUP BY g ORDER BY g";
-    let local = quiver(&warehouse, &["--format", "csv", "-c", sql]);
+    let local = site.quiver(&["--format", "csv", "-c", sql]);
     assert!(local.status.success(), "{}", stderr(&local));
     // The query starts, and one executor is killed while the scheduler still
     // counts on it: it is retried elsewhere or fails, and says so.
-    let cluster_arg = format!("df://{}", cluster.address);
-    let running = Command::new(crate::common::quiver_bin())
-        .arg("--warehouse")
-        .arg(&warehouse)
-        .args(["--cluster", &cluster_arg, "--format", "csv", "-c", sql])
+    let running = cluster
+        .command()
+        .args(["--format", "csv", "-c", sql])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -327,7 +416,7 @@ fn a_killed_executor_never_gives_a_partial_answer() {
         assert!(stderr(&out).starts_with("error:"), "{}", stderr(&out));
     }
     // The scheduler and the other executor carry on.
-    let again = cluster.quiver(&warehouse, &["--format", "csv", "-c", sql]);
+    let again = cluster.quiver(&["--format", "csv", "-c", sql]);
     assert!(
         again.status.success(),
         "{}\nscheduler: {}",

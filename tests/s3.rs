@@ -17,7 +17,7 @@ use crate::common::{python_json, quiver_bin, stderr, stdout, test_python};
 
 /// A running `moto_server` and, in front of it, a proxy counting the bytes
 /// it answers with. Stopped when dropped.
-struct S3 {
+pub(crate) struct S3 {
     server: Child,
     /// The proxy's port: what quiver is given as the endpoint.
     port: u16,
@@ -28,7 +28,7 @@ struct S3 {
 impl S3 {
     /// Starts the server beside the tests' Python; `None` outside scripts/test
     /// (under CI its absence is a failure, see [`test_python`]).
-    fn start() -> Option<S3> {
+    pub(crate) fn start() -> Option<S3> {
         let python = test_python()?;
         let moto = Path::new(&python).with_file_name("moto_server");
         let port = free_port();
@@ -68,7 +68,7 @@ impl S3 {
         })
     }
 
-    fn create_bucket(&self, bucket: &str) {
+    pub(crate) fn create_bucket(&self, bucket: &str) {
         let status = http(self.port, "PUT", &format!("/{bucket}"));
         assert_eq!(status, Some(200), "creating bucket {bucket}");
     }
@@ -77,17 +77,25 @@ impl S3 {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The server's endpoint and credentials, as a user gives them to
+    /// quiver in its environment.
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT", self.endpoint()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "quiver-test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "quiver-test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+
     /// A quiver process on warehouse `url`, with the server's endpoint and
     /// credentials in its environment.
     fn command(&self, url: &str) -> Command {
         let mut cmd = Command::new(quiver_bin());
         cmd.args(["--warehouse", url, "--format", "json"])
             .env_remove("QUIVER_WAREHOUSE")
-            .env("AWS_ENDPOINT", self.endpoint())
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_ACCESS_KEY_ID", "quiver-test")
-            .env("AWS_SECRET_ACCESS_KEY", "quiver-test")
-            .env("AWS_REGION", "us-east-1");
+            .envs(self.env());
         cmd
     }
 

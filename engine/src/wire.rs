@@ -26,8 +26,12 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
-use datafusion::common::{DataFusionError, Result, Statistics, internal_err, not_impl_err};
+use datafusion::common::{
+    DataFusionError, Result, Statistics, TableReference, internal_err, not_impl_err,
+};
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::datasource::physical_plan::parquet::{ParquetAccessPlan, RowGroupAccess};
 use datafusion::datasource::physical_plan::{
@@ -129,15 +133,49 @@ struct GroupAccessProto {
     skip: Vec<bool>,
 }
 
-/// quiver's logical nodes and file format on top of `inner`.
+/// The tables of the program the engine is built into (quiver's warehouse
+/// and external tables live in the binary, not here), on the wire. Their
+/// encodings use kinds from [`FIRST_HOST_KIND`] up, framed by [`frame`].
+pub trait TableCodec: std::fmt::Debug + Send + Sync {
+    /// Encodes `table` into `buf`; `Ok(false)` if it is none of the host's.
+    fn try_encode(
+        &self,
+        table_ref: &TableReference,
+        table: &Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> Result<bool>;
+
+    /// The table of encoding `kind` (`body` unframed), of columns `schema`.
+    fn try_decode(
+        &self,
+        kind: u8,
+        body: &[u8],
+        table_ref: &TableReference,
+        schema: SchemaRef,
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn TableProvider>>;
+}
+
+/// quiver's logical nodes, file format and (with [`Self::with_tables`]) the
+/// host's tables, on top of `inner`.
 #[derive(Debug)]
 pub struct QuiverLogicalCodec {
     inner: Arc<dyn LogicalExtensionCodec>,
+    tables: Option<Arc<dyn TableCodec>>,
 }
 
 impl QuiverLogicalCodec {
     pub fn new(inner: Arc<dyn LogicalExtensionCodec>) -> Self {
-        Self { inner }
+        Self {
+            inner,
+            tables: None,
+        }
+    }
+
+    /// Tables encoded by `tables` before any other codec sees them.
+    pub fn with_tables(mut self, tables: Arc<dyn TableCodec>) -> Self {
+        self.tables = Some(tables);
+        self
     }
 
     pub fn inner(&self) -> &Arc<dyn LogicalExtensionCodec> {
@@ -198,21 +236,44 @@ impl LogicalExtensionCodec for QuiverLogicalCodec {
     fn try_decode_table_provider(
         &self,
         buf: &[u8],
-        table_ref: &datafusion::common::TableReference,
-        schema: datafusion::arrow::datatypes::SchemaRef,
+        table_ref: &TableReference,
+        schema: SchemaRef,
         ctx: &TaskContext,
-    ) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
-        self.inner
-            .try_decode_table_provider(buf, table_ref, schema, ctx)
+    ) -> Result<Arc<dyn TableProvider>> {
+        match (unframe(buf), &self.tables) {
+            (Some((kind, body)), Some(tables)) if kind >= FIRST_HOST_KIND => {
+                tables.try_decode(kind, body, table_ref, schema, ctx)
+            }
+            (Some((kind, _)), _) => {
+                internal_err!("table '{table_ref}' from the wire is of unknown kind {kind}")
+            }
+            (None, _) => self
+                .inner
+                .try_decode_table_provider(buf, table_ref, schema, ctx),
+        }
     }
 
     fn try_encode_table_provider(
         &self,
-        table_ref: &datafusion::common::TableReference,
-        node: Arc<dyn datafusion::catalog::TableProvider>,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
-        self.inner.try_encode_table_provider(table_ref, node, buf)
+        if let Some(tables) = &self.tables
+            && tables.try_encode(table_ref, &node, buf)?
+        {
+            return Ok(());
+        }
+        self.inner
+            .try_encode_table_provider(table_ref, node, buf)
+            .map_err(|e| {
+                DataFusionError::NotImplemented(format!(
+                    "'{table_ref}' cannot be sent to a cluster: its processes read tables of \
+                     files (warehouse tables and external tables), not a table that lives in \
+                     this process ({})",
+                    e.strip_backtrace()
+                ))
+            })
     }
 
     fn try_decode_file_format(

@@ -1,34 +1,50 @@
-//! Warehouse tables on the wire. A client's plan names a table quiver
-//! opened from the warehouse ([`WarehouseTable`]: a Delta snapshot's
-//! Parquet files); the scheduler that plans it must scan exactly those
-//! files, so the encoding is the file list itself, which pins the snapshot
-//! the client saw. The scheduler gets a read-only table over them
-//! ([`ShippedTable`]): writes to warehouse tables are committed by the
-//! client's session, never by a cluster.
+//! quiver's tables on the wire ([`WarehouseTables`], the engine codec's
+//! table hook). A client's plan names tables by what they are; the
+//! scheduler that plans it must scan the same files, so each travels as
+//! where its files are:
+//! - a warehouse table ([`WarehouseTable`]: a Delta snapshot's Parquet
+//!   files) as the file list itself, which pins the snapshot the client
+//!   saw; the scheduler gets a read-only table over them ([`ShippedTable`]):
+//!   writes to warehouse tables are committed by the client's session,
+//!   never by a cluster;
+//! - an external table of Parquet files (DataFusion's listing table, read
+//!   by quiver's NaN-safe Parquet format, which DataFusion's own encoding
+//!   of a listing table refuses) as its paths, file extension, partition
+//!   columns and Parquet options; the client marks it for this codec
+//!   ([`ExternalFiles`]);
+//! - an external Delta table ([`ExternalDelta`]) as its folder and
+//!   partition columns; the scheduler reads its newest version when it
+//!   plans, as one process does at each query.
+//!
+//! A cluster's processes reach the warehouse's store and local folders;
+//! an external table elsewhere is refused when the scheduler decodes it,
+//! with an error naming it.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::config::TableParquetOptions;
 use datafusion::common::{DataFusionError, Result, TableReference, internal_err};
 use datafusion::datasource::TableType;
-use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{Expr, Extension, LogicalPlan, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use prost::Message;
 use quiver_engine::parquet::nan_safe::NanSafeParquetFormat;
-use quiver_engine::wire::{FIRST_HOST_KIND, frame, unframe};
+use quiver_engine::wire::{FIRST_HOST_KIND, TableCodec, frame};
 
+use crate::warehouse::external_delta::ExternalDelta;
 use crate::warehouse::table::WarehouseTable;
 
 const WAREHOUSE_TABLE: u8 = FIRST_HOST_KIND;
+const EXTERNAL_PARQUET: u8 = FIRST_HOST_KIND + 1;
+const EXTERNAL_DELTA: u8 = FIRST_HOST_KIND + 2;
 
 #[derive(Clone, PartialEq, Message)]
 struct WarehouseTableProto {
@@ -39,133 +55,207 @@ struct WarehouseTableProto {
     files: Vec<String>,
 }
 
-/// Warehouse tables on top of `inner` (quiver's and Ballista's codecs).
-#[derive(Debug)]
-pub struct WarehouseTableCodec {
-    inner: Arc<dyn LogicalExtensionCodec>,
+#[derive(Clone, PartialEq, Message)]
+struct ExternalParquetProto {
+    /// The table's locations (folders or files), as URLs.
+    #[prost(string, repeated, tag = "1")]
+    paths: Vec<String>,
+    #[prost(string, tag = "2")]
+    file_extension: String,
+    /// Partition columns, by name; their types are the table schema's.
+    #[prost(string, repeated, tag = "3")]
+    partition_columns: Vec<String>,
+    /// The table's Parquet options (DataFusion's encoding of them).
+    #[prost(bytes = "vec", tag = "4")]
+    parquet_options: Vec<u8>,
 }
 
-impl WarehouseTableCodec {
-    pub fn new(inner: Arc<dyn LogicalExtensionCodec>) -> Self {
-        Self { inner }
+#[derive(Clone, PartialEq, Message)]
+struct ExternalDeltaProto {
+    /// The table's folder, as a URL ending in `/`.
+    #[prost(string, tag = "1")]
+    root: String,
+    #[prost(string, repeated, tag = "2")]
+    partition_columns: Vec<String>,
+}
+
+/// The table hook of every cluster process's logical codec.
+#[derive(Debug, Default)]
+pub struct WarehouseTables;
+
+impl TableCodec for WarehouseTables {
+    fn try_encode(
+        &self,
+        _table_ref: &TableReference,
+        table: &Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> Result<bool> {
+        if let Some(table) = table.downcast_ref::<WarehouseTable>() {
+            let proto = WarehouseTableProto {
+                name: table.name().to_string(),
+                files: table.file_urls(),
+            };
+            frame(WAREHOUSE_TABLE, &proto.encode_to_vec(), buf);
+            return Ok(true);
+        }
+        if let Some(external) = table.downcast_ref::<ExternalFiles>() {
+            frame(EXTERNAL_PARQUET, &external.encoded, buf);
+            return Ok(true);
+        }
+        if let Some(delta) = table.downcast_ref::<ExternalDelta>() {
+            let proto = ExternalDeltaProto {
+                root: delta.root_url().to_string(),
+                partition_columns: delta.partition_names(),
+            };
+            frame(EXTERNAL_DELTA, &proto.encode_to_vec(), buf);
+            return Ok(true);
+        }
+        Ok(false)
     }
-}
 
-impl LogicalExtensionCodec for WarehouseTableCodec {
     fn try_decode(
         &self,
-        buf: &[u8],
-        inputs: &[LogicalPlan],
-        ctx: &TaskContext,
-    ) -> Result<Extension> {
-        self.inner.try_decode(buf, inputs, ctx)
-    }
-
-    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
-        self.inner.try_encode(node, buf)
-    }
-
-    fn try_decode_table_provider(
-        &self,
-        buf: &[u8],
+        kind: u8,
+        body: &[u8],
         table_ref: &TableReference,
         schema: SchemaRef,
         ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
-        let Some((WAREHOUSE_TABLE, body)) = unframe(buf) else {
-            return self
-                .inner
-                .try_decode_table_provider(buf, table_ref, schema, ctx);
-        };
-        let proto = WarehouseTableProto::decode(body).map_err(|e| {
+        let unreadable = |e: prost::DecodeError| {
             DataFusionError::Internal(format!(
                 "table '{table_ref}' from the wire cannot be read: {e}"
             ))
-        })?;
-        if proto.files.is_empty() {
-            return internal_err!("table '{}' from the wire has no files", proto.name);
+        };
+        match kind {
+            WAREHOUSE_TABLE => {
+                let proto = WarehouseTableProto::decode(body).map_err(unreadable)?;
+                decode_warehouse_table(proto, schema, ctx)
+            }
+            EXTERNAL_PARQUET => {
+                let proto = ExternalParquetProto::decode(body).map_err(unreadable)?;
+                decode_external_parquet(table_ref, proto, schema, ctx)
+            }
+            EXTERNAL_DELTA => {
+                let proto = ExternalDeltaProto::decode(body).map_err(unreadable)?;
+                let root = reachable(table_ref, &proto.root, ctx)?;
+                let table = ExternalDelta::shipped(
+                    root,
+                    &proto.partition_columns,
+                    schema,
+                    &ctx.runtime_env(),
+                )?;
+                Ok(Arc::new(table))
+            }
+            _ => internal_err!("table '{table_ref}' from the wire is of unknown kind {kind}"),
         }
-        // The scan under the session's Parquet settings, as the client's
-        // would be (`SET datafusion.execution.parquet...` travels with the
-        // plan's session configuration).
-        let mut options = ParquetFormat::default().options().clone();
-        options.global = ctx.session_config().options().execution.parquet.clone();
-        let format = NanSafeParquetFormat::new(ParquetFormat::default().with_options(options));
-        let listing = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
-        let urls = proto
-            .files
-            .iter()
-            .map(ListingTableUrl::parse)
-            .collect::<Result<Vec<_>>>()?;
-        let config = ListingTableConfig::new_with_multi_paths(urls)
-            .with_listing_options(listing)
-            .with_schema(schema);
-        Ok(Arc::new(ShippedTable {
-            inner: ListingTable::try_new(config)?,
-        }))
-    }
-
-    fn try_encode_table_provider(
-        &self,
-        table_ref: &TableReference,
-        node: Arc<dyn TableProvider>,
-        buf: &mut Vec<u8>,
-    ) -> Result<()> {
-        let Some(table) = node.downcast_ref::<WarehouseTable>() else {
-            return self
-                .inner
-                .try_encode_table_provider(table_ref, node, buf)
-                .map_err(|e| {
-                    DataFusionError::NotImplemented(format!(
-                        "'{table_ref}' cannot be sent to a cluster: its executors read warehouse \
-                         tables and external tables of files, not a table that lives in this \
-                         process ({})",
-                        e.strip_backtrace()
-                    ))
-                });
-        };
-        let proto = WarehouseTableProto {
-            name: table.name().to_string(),
-            files: table.file_urls(),
-        };
-        frame(WAREHOUSE_TABLE, &proto.encode_to_vec(), buf);
-        Ok(())
-    }
-
-    fn try_decode_file_format(
-        &self,
-        buf: &[u8],
-        ctx: &TaskContext,
-    ) -> Result<Arc<dyn FileFormatFactory>> {
-        self.inner.try_decode_file_format(buf, ctx)
-    }
-
-    fn try_encode_file_format(
-        &self,
-        buf: &mut Vec<u8>,
-        node: Arc<dyn FileFormatFactory>,
-    ) -> Result<()> {
-        self.inner.try_encode_file_format(buf, node)
-    }
-
-    fn try_decode_udf(
-        &self,
-        name: &str,
-        buf: &[u8],
-    ) -> Result<Arc<datafusion::logical_expr::ScalarUDF>> {
-        self.inner.try_decode_udf(name, buf)
-    }
-
-    fn try_encode_udf(
-        &self,
-        node: &datafusion::logical_expr::ScalarUDF,
-        buf: &mut Vec<u8>,
-    ) -> Result<()> {
-        self.inner.try_encode_udf(node, buf)
     }
 }
 
-/// A warehouse table's files as a scheduler sees them: scans only.
+fn decode_warehouse_table(
+    proto: WarehouseTableProto,
+    schema: SchemaRef,
+    ctx: &TaskContext,
+) -> Result<Arc<dyn TableProvider>> {
+    if proto.files.is_empty() {
+        return internal_err!("table '{}' from the wire has no files", proto.name);
+    }
+    // The scan under the session's Parquet settings, as the client's would
+    // be (`SET datafusion.execution.parquet...` travels with the plan's
+    // session configuration).
+    let mut options = ParquetFormat::default().options().clone();
+    options.global = ctx.session_config().options().execution.parquet.clone();
+    let format = NanSafeParquetFormat::new(ParquetFormat::default().with_options(options));
+    let listing = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
+    let urls = proto
+        .files
+        .iter()
+        .map(ListingTableUrl::parse)
+        .collect::<Result<Vec<_>>>()?;
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(listing)
+        .with_schema(schema);
+    Ok(Arc::new(ShippedTable {
+        inner: ListingTable::try_new(config)?,
+    }))
+}
+
+fn decode_external_parquet(
+    table_ref: &TableReference,
+    proto: ExternalParquetProto,
+    schema: SchemaRef,
+    ctx: &TaskContext,
+) -> Result<Arc<dyn TableProvider>> {
+    let urls = proto
+        .paths
+        .iter()
+        .map(|path| {
+            reachable(table_ref, path, ctx)?;
+            ListingTableUrl::parse(path)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let encoded = datafusion_proto::generated::datafusion_common::TableParquetOptions::decode(
+        proto.parquet_options.as_slice(),
+    )
+    .map_err(|e| {
+        DataFusionError::Internal(format!(
+            "table '{table_ref}' from the wire: its Parquet options cannot be read: {e}"
+        ))
+    })?;
+    let options = TableParquetOptions::try_from(&encoded)?;
+    let format = NanSafeParquetFormat::new(ParquetFormat::default().with_options(options));
+    // The table's columns are the files' and then the partition columns.
+    let partitions = proto
+        .partition_columns
+        .iter()
+        .map(|name| {
+            Ok((
+                name.clone(),
+                schema.field_with_name(name)?.data_type().clone(),
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let file_schema = Schema::new(
+        schema
+            .fields()
+            .iter()
+            .filter(|f| !proto.partition_columns.contains(f.name()))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    let listing = ListingOptions::new(Arc::new(format))
+        .with_file_extension(proto.file_extension)
+        .with_table_partition_cols(partitions);
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(listing)
+        .with_schema(Arc::new(file_schema));
+    Ok(Arc::new(ShippedTable {
+        inner: ListingTable::try_new(config)?,
+    }))
+}
+
+/// `location` if this process reaches its store, else an error naming the
+/// table: a cluster's processes have the warehouse's store and local
+/// folders, not the stores a client made for its external tables.
+fn reachable<'a>(
+    table_ref: &TableReference,
+    location: &'a str,
+    ctx: &TaskContext,
+) -> Result<&'a str> {
+    let url = ListingTableUrl::parse(location)?;
+    ctx.runtime_env()
+        .object_store(url.object_store())
+        .map_err(|_| {
+            DataFusionError::Plan(format!(
+                "external table '{table_ref}' is in {}, a store the cluster's processes do \
+                 not have: on a cluster, external tables must be in the warehouse's store or \
+                 a folder every process sees",
+                url.object_store()
+            ))
+        })?;
+    Ok(location)
+}
+
+/// A table of files as a scheduler sees it: scans only.
 #[derive(Debug)]
 pub struct ShippedTable {
     inner: ListingTable,
@@ -196,5 +286,78 @@ impl TableProvider for ShippedTable {
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
         self.inner.supports_filters_pushdown(filters)
+    }
+}
+
+/// An external table of Parquet files in a client's plan, marked for
+/// [`WarehouseTables`]: DataFusion's encoding takes a listing table for its
+/// own and refuses quiver's Parquet format. It reads as the table does.
+#[derive(Debug)]
+pub struct ExternalFiles {
+    table: Arc<dyn TableProvider>,
+    /// Its encoding ([`ExternalParquetProto`]).
+    encoded: Vec<u8>,
+}
+
+impl ExternalFiles {
+    /// `table` marked, if it is a listing table in quiver's Parquet format.
+    pub fn mark(table: &Arc<dyn TableProvider>) -> Result<Option<Self>> {
+        let Some(listing) = table.downcast_ref::<ListingTable>() else {
+            return Ok(None);
+        };
+        let options = listing.options();
+        let Some(format) = options.format.downcast_ref::<NanSafeParquetFormat>() else {
+            return Ok(None);
+        };
+        let parquet =
+            datafusion_proto::generated::datafusion_common::TableParquetOptions::try_from(
+                format.inner().options(),
+            )?;
+        let proto = ExternalParquetProto {
+            paths: listing
+                .table_paths()
+                .iter()
+                .map(|url| url.as_str().to_string())
+                .collect(),
+            file_extension: options.file_extension.clone(),
+            partition_columns: options
+                .table_partition_cols
+                .iter()
+                .map(|(name, _)| name.clone())
+                .collect(),
+            parquet_options: parquet.encode_to_vec(),
+        };
+        Ok(Some(Self {
+            table: Arc::clone(table),
+            encoded: proto.encode_to_vec(),
+        }))
+    }
+}
+
+#[async_trait]
+impl TableProvider for ExternalFiles {
+    fn schema(&self) -> SchemaRef {
+        self.table.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.table.table_type()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.table.scan(state, projection, filters, limit).await
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.table.supports_filters_pushdown(filters)
     }
 }

@@ -35,8 +35,8 @@ use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
 use datafusion::catalog::Session;
-use datafusion::catalog::default_table_source::source_as_provider;
-use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::catalog::default_table_source::{provider_as_source, source_as_provider};
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNodeRecursion};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -61,9 +61,10 @@ pub const DEFAULT_PORT: u16 = 50050;
 /// The logical codec every process of a cluster uses: warehouse tables,
 /// then quiver's nodes, then Ballista's.
 pub fn logical_codec() -> Arc<dyn LogicalExtensionCodec> {
-    Arc::new(codec::WarehouseTableCodec::new(Arc::new(
-        QuiverLogicalCodec::new(Arc::new(BallistaLogicalExtensionCodec::default())),
-    )))
+    Arc::new(
+        QuiverLogicalCodec::new(Arc::new(BallistaLogicalExtensionCodec::default()))
+            .with_tables(Arc::new(codec::WarehouseTables)),
+    )
 }
 
 /// The physical codec every process of a cluster uses: quiver's nodes,
@@ -141,6 +142,25 @@ struct ClientPlanner {
     cluster: Arc<dyn QueryPlanner + Send + Sync>,
 }
 
+/// `plan` as a cluster receives it: its external tables of Parquet files
+/// marked for the table codec ([`codec::ExternalFiles`]).
+fn for_the_cluster(plan: &LogicalPlan) -> Result<LogicalPlan> {
+    plan.clone()
+        .transform_up_with_subqueries(|node| {
+            let LogicalPlan::TableScan(scan) = &node else {
+                return Ok(Transformed::no(node));
+            };
+            let Some(marked) = codec::ExternalFiles::mark(&source_as_provider(&scan.source)?)?
+            else {
+                return Ok(Transformed::no(node));
+            };
+            let mut scan = scan.clone();
+            scan.source = provider_as_source(Arc::new(marked));
+            Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+        })
+        .data()
+}
+
 /// Whether `plan` reads a table by row position ([`FileRows`]), which only
 /// the statement's own process can.
 fn reads_row_positions(plan: &LogicalPlan) -> Result<bool> {
@@ -170,7 +190,7 @@ impl QueryPlanner for ClientPlanner {
             let table = source_as_provider(&dml.target)?;
             let input = self
                 .cluster
-                .create_physical_plan(&dml.input, session)
+                .create_physical_plan(&for_the_cluster(&dml.input)?, session)
                 .await?;
             return table.insert_into(session, input, op).await;
         }
@@ -179,7 +199,9 @@ impl QueryPlanner for ClientPlanner {
                 .create_physical_plan(plan, session)
                 .await;
         }
-        self.cluster.create_physical_plan(plan, session).await
+        self.cluster
+            .create_physical_plan(&for_the_cluster(plan)?, session)
+            .await
     }
 }
 

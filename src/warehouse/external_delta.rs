@@ -26,6 +26,7 @@ use datafusion::datasource::listing::{ListingTableUrl, PartitionedFile};
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{CreateExternalTable, Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use deltalake_core::DeltaTable;
@@ -166,6 +167,53 @@ impl ExternalDelta {
             partitions,
             schema,
         })
+    }
+
+    /// The table at folder `root` (a URL ending in `/`) as a cluster's
+    /// scheduler gets it from a client's plan: of the client's columns
+    /// `schema`, partitioned by `partition_columns`. Each scan reads the
+    /// newest version, as the client's would.
+    pub fn shipped(
+        root: &str,
+        partition_columns: &[String],
+        schema: SchemaRef,
+        runtime: &Arc<RuntimeEnv>,
+    ) -> Result<Self> {
+        let what = format!("Delta table at '{root}'");
+        let url = ListingTableUrl::parse(root)?;
+        let root_url =
+            url::Url::parse(root).map_err(|e| DataFusionError::Plan(format!("{what}: {e}")))?;
+        let store = runtime.object_store(&url)?;
+        let log = log_store_at(store, root_url.clone(), &what)?;
+        let mut files = Vec::new();
+        let mut partitions = Vec::new();
+        for field in schema.fields() {
+            if partition_columns.contains(field.name()) {
+                partitions.push(Arc::clone(field));
+            } else {
+                files.push(Arc::clone(field));
+            }
+        }
+        Ok(Self {
+            what,
+            log,
+            store: url.object_store(),
+            root: url.prefix().clone(),
+            root_url,
+            file_schema: Arc::new(Schema::new(files)),
+            partitions,
+            schema,
+        })
+    }
+
+    /// The table's folder, ending in `/`.
+    pub fn root_url(&self) -> &url::Url {
+        &self.root_url
+    }
+
+    /// The names of its partition columns, in order.
+    pub fn partition_names(&self) -> Vec<String> {
+        self.partitions.iter().map(|f| f.name().clone()).collect()
     }
 
     /// The newest snapshot's files, each with its partition values and,

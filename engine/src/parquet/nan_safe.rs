@@ -300,6 +300,11 @@ impl NanSafeParquetFormat {
         Self(format)
     }
 
+    /// The Parquet format it reads with (its options).
+    pub fn inner(&self) -> &ParquetFormat {
+        &self.0
+    }
+
     async fn metadata(
         &self,
         state: &dyn Session,
