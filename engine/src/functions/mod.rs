@@ -22,6 +22,7 @@ pub mod cosine_similarity;
 pub mod dot_product;
 pub mod embed;
 pub mod l2_distance;
+pub mod min_max;
 pub mod model_candidates;
 pub mod model_centroids;
 pub mod model_metrics;
@@ -72,9 +73,12 @@ pub fn scalar_functions(models: &Arc<ModelStore>) -> Vec<Arc<ScalarUDF>> {
     ]
 }
 
-/// Every quiver aggregate function.
+/// Every quiver aggregate function, and DataFusion's `min` and `max` with
+/// grouped floats fixed ([`min_max`]) in place of DataFusion's own.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    vec![vector_avg::vector_avg_udaf(), top_k::top_k_udaf()]
+    let mut all = vec![vector_avg::vector_avg_udaf(), top_k::top_k_udaf()];
+    all.extend(min_max::min_max_udafs());
+    all
 }
 
 /// A table function with its documentation (DataFusion's table functions
@@ -133,6 +137,7 @@ pub fn reference_markdown(models: &Arc<ModelStore>) -> String {
     entries.extend(
         aggregates
             .iter()
+            .filter(|u| !min_max::REPLACED.contains(&u.name()))
             .filter_map(|u| u.documentation().map(|d| (u.name(), d))),
     );
     let tables = table_functions(models);
