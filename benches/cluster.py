@@ -1,7 +1,7 @@
 """quiver on a Ballista cluster beside quiver in one process (#25): the
 overhead of running the same SQL distributed, on this machine.
 
-    python benches/cluster.py [--rows 2000000] [--runs 3]
+    python benches/cluster.py [--rows 10000000] [--runs 3]
 
 Generates the demo catalogue and trains the demo's models (`quiver demo
 --rows N`), then times each query as one `quiver -c` process (start-up
@@ -12,6 +12,12 @@ warehouse folder). Each executor runs as many tasks at once as the machine
 has cores. Prints the times and the ratio of each cluster's to the one
 process's, and checks that the answers are equal.
 
+It then compares the bytes the Parquet scans read (`bytes_scanned`, summed
+over every scan of `EXPLAIN ANALYZE`, which on a cluster sums the metrics the
+executors report to the scheduler) for the top 100 and the `SYSTEM` 1%
+sample, and estimates the seed's job (tagging 300M titles) on N executors
+from the measured rate per core.
+
 The machine has 2 cores: two executors share them, so no speed-up is
 possible here; the ratios are the cost of planning on a scheduler, shipping
 plans, and moving rows between processes.
@@ -19,6 +25,7 @@ plans, and moving rows between processes.
 import argparse
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,10 +40,15 @@ QUERIES = [
      "SELECT cluster_assign('title_clusters', embed('title_vectors', title)).cluster_id AS c, "
      "count(*) FROM products GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3"),
     ("top 100 by id", "SELECT id, title FROM products ORDER BY id DESC LIMIT 100"),
-    ("SYSTEM 1% sample", "SELECT count(*) FROM products TABLESAMPLE SYSTEM (1 PERCENT) REPEATABLE (7)"),
+    ("SYSTEM 1% sample", "SELECT count(*), sum(length(title)) FROM products "
+     "TABLESAMPLE SYSTEM (1 PERCENT) REPEATABLE (7)"),
     ("group by type", "SELECT product_type, count(*), avg(length(title)) FROM products "
      "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5"),
 ]
+
+
+# The queries whose bytes read are compared.
+SCANNED = ("top 100 by id", "SYSTEM 1% sample")
 
 
 def start(binary, warehouse, args, log):
@@ -69,9 +81,23 @@ def best(binary, warehouse, sql, runs, cluster=None):
     return min(times), answer
 
 
+BYTES = re.compile(r"bytes_scanned=([0-9.]+) ?([KMGT]?)")
+SCALE = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+
+
+def bytes_scanned(binary, warehouse, sql, cluster=None):
+    """The bytes every Parquet scan of `sql` read, from EXPLAIN ANALYZE (as
+    DataFusion prints them: four significant digits)."""
+    _, plan = run(binary, warehouse, f"EXPLAIN ANALYZE {sql}", cluster)
+    found = BYTES.findall(plan)
+    if not found:
+        sys.exit(f"no bytes_scanned in the plan of {sql}:\n{plan}")
+    return sum(float(n) * SCALE[unit] for n, unit in found)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=2_000_000)
+    ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     binary = quiver_binary()
@@ -84,8 +110,11 @@ def main():
                        check=True, stdout=subprocess.DEVNULL)
         print(f"demo catalogue and models, {args.rows:,} titles: {time.perf_counter() - t:.1f} s")
         results = {q: {} for q, _ in QUERIES}
+        scanned = {q: {} for q in SCANNED}
         for name, sql in QUERIES:
             results[name]["one process"] = best(binary, warehouse, sql, args.runs)
+            if name in SCANNED:
+                scanned[name]["one process"] = bytes_scanned(binary, warehouse, sql)
         for executors in (1, 2):
             scheduler, line = start(binary, warehouse, ["scheduler", "--bind", "127.0.0.1:0"],
                                     tmp / "scheduler.err")
@@ -102,6 +131,10 @@ def main():
                 for name, sql in QUERIES:
                     results[name][label] = best(binary, warehouse, sql, args.runs,
                                                 cluster=f"df://{address}")
+                for name, sql in QUERIES:
+                    if name in SCANNED:
+                        scanned[name][label] = bytes_scanned(binary, warehouse, sql,
+                                                             f"df://{address}")
             finally:
                 for proc in procs:
                     proc.kill()
@@ -117,6 +150,29 @@ def main():
             same = "yes" if answer == a1 == a2 else "NO"
             print(f"| {name} | {local:.2f} s | {one:.2f} s | {one / local:.2f}x | "
                   f"{two:.2f} s | {two / local:.2f}x | {same} |")
+        print("\n| query | bytes read, one process | 1 executor | 2 executors | equal |")
+        print("|---|---|---|---|---|")
+        for name in SCANNED:
+            b = scanned[name]
+            equal = "yes" if b["one process"] == b["1 executor"] == b["2 executors"] else "NO"
+            print(f"| {name} | {b['one process']:,.0f} | {b['1 executor']:,.0f} | "
+                  f"{b['2 executors']:,.0f} | {equal} |")
+        # The seed's job: tag 300M titles. A core tags at the rate one
+        # process showed (its time over its cores, start-up included, so
+        # this errs slow); a cluster adds the fixed cost one executor showed
+        # over one process, and divides the rest among its cores.
+        cores = os.cpu_count()
+        local = results["tag every title"]["one process"][0]
+        one = results["tag every title"]["1 executor"][0]
+        per_core = args.rows / (local * cores)
+        overhead = max(one - local, 0.0)
+        print(f"\ntagging: {per_core:,.0f} titles/s per core (one process, {cores} cores); "
+              f"a cluster's fixed cost here: {overhead:.2f} s")
+        print("\n| executors (8 cores each) | 300M titles tagged in |")
+        print("|---|---|")
+        for n in (1, 4, 16, 64):
+            seconds = 300e6 / (per_core * 8 * n) + overhead
+            print(f"| {n} | {seconds / 60:.1f} min |")
 
 
 if __name__ == "__main__":
