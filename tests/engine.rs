@@ -192,7 +192,10 @@ fn every_function_quiver_has_is_installed() {
     for entry in std::fs::read_dir(&dir).expect("functions folder") {
         let path = entry.expect("entry").path();
         let stem = path.file_stem().and_then(|s| s.to_str()).expect("name");
-        if !helpers.contains(&stem) {
+        if stem == "min_max" {
+            // DataFusion's `min` and `max`, replaced by one file.
+            assert!(names.contains("min") && names.contains("max"), "{names:?}");
+        } else if !helpers.contains(&stem) {
             assert!(
                 names.contains(stem),
                 "{} defines a function that quiver_engine::functions does not list",

@@ -361,3 +361,110 @@ impl TableProvider for ExternalFiles {
         self.table.supports_filters_pushdown(filters)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::SessionContext;
+
+    fn codec() -> Arc<dyn datafusion_proto::logical_plan::LogicalExtensionCodec> {
+        crate::cluster::logical_codec()
+    }
+
+    /// `table` encoded by a client and decoded by a scheduler.
+    fn round_trip(table: Arc<dyn TableProvider>) -> Result<Arc<dyn TableProvider>> {
+        let name = TableReference::bare("t");
+        let schema = table.schema();
+        let mut buf = Vec::new();
+        codec().try_encode_table_provider(&name, table, &mut buf)?;
+        codec().try_decode_table_provider(&buf, &name, schema, &SessionContext::new().task_ctx())
+    }
+
+    fn external_parquet(location: &str) -> Arc<dyn TableProvider> {
+        let mut parquet = ParquetFormat::default().options().clone();
+        parquet.global.pushdown_filters = true;
+        let format = NanSafeParquetFormat::new(ParquetFormat::default().with_options(parquet));
+        let options = ListingOptions::new(Arc::new(format))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![("g".to_string(), DataType::Int32)]);
+        let config = ListingTableConfig::new(ListingTableUrl::parse(location).expect("a location"))
+            .with_listing_options(options)
+            .with_schema(Arc::new(Schema::new(vec![Field::new(
+                "id",
+                DataType::Int64,
+                true,
+            )])));
+        Arc::new(ListingTable::try_new(config).expect("a listing table"))
+    }
+
+    #[test]
+    fn an_external_parquet_table_keeps_its_files_partitions_and_options() {
+        let table = external_parquet("file:///data/events/");
+        let marked = ExternalFiles::mark(&table)
+            .expect("marks")
+            .expect("a listing table in quiver's format");
+        let back = round_trip(Arc::new(marked)).expect("round trip");
+        let shipped = back
+            .downcast_ref::<ShippedTable>()
+            .expect("a shipped table");
+        let listing = &shipped.inner;
+        assert_eq!(listing.schema(), table.schema());
+        assert_eq!(listing.table_paths()[0].as_str(), "file:///data/events/");
+        let options = listing.options();
+        assert_eq!(options.file_extension, ".parquet");
+        assert_eq!(
+            options.table_partition_cols,
+            vec![("g".to_string(), DataType::Int32)]
+        );
+        let format = options
+            .format
+            .downcast_ref::<NanSafeParquetFormat>()
+            .expect("quiver's NaN-safe format");
+        assert!(format.inner().options().global.pushdown_filters);
+    }
+
+    #[test]
+    fn an_external_delta_table_keeps_its_folder_and_partitions() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("region", DataType::Utf8, true),
+        ]));
+        let runtime = SessionContext::new().runtime_env();
+        let table = ExternalDelta::shipped(
+            "file:///data/delta/",
+            &["region".to_string()],
+            Arc::clone(&schema),
+            &runtime,
+        )
+        .expect("a Delta table");
+        let back = round_trip(Arc::new(table)).expect("round trip");
+        let delta = back.downcast_ref::<ExternalDelta>().expect("a Delta table");
+        assert_eq!(delta.root_url().as_str(), "file:///data/delta/");
+        assert_eq!(delta.partition_names(), vec!["region".to_string()]);
+        assert_eq!(delta.schema(), schema);
+    }
+
+    #[test]
+    fn a_table_on_a_store_the_cluster_lacks_is_refused_by_name() {
+        let marked = ExternalFiles::mark(&external_parquet("s3://elsewhere/events/"))
+            .expect("marks")
+            .expect("a listing table in quiver's format");
+        let error = round_trip(Arc::new(marked)).expect_err("no store for s3://elsewhere");
+        let text = error.to_string();
+        assert!(text.contains("external table 't'"), "{text}");
+        assert!(text.contains("s3://elsewhere"), "{text}");
+    }
+
+    #[test]
+    fn a_table_in_this_process_only_is_refused() {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
+        let memory = MemTable::try_new(schema, vec![vec![]]).expect("a memory table");
+        let error = round_trip(Arc::new(memory)).expect_err("a memory table stays here");
+        assert!(
+            error.to_string().contains("cannot be sent to a cluster"),
+            "{error}"
+        );
+    }
+}
