@@ -157,6 +157,7 @@ def test_demo_project_builds(tmp_path):
         [sys.executable, "-m", "dbt.cli.main", "build",
          "--project-dir", str(project), "--profiles-dir", str(project)],
         env=dict(os.environ, QUIVER_DEMO_WAREHOUSE=str(warehouse),
+                 QUIVER_SERVE_LOG=str(tmp_path / "serve.log"),
                  DBT_LOG_PATH=str(tmp_path / "logs"), DBT_SEND_ANONYMOUS_USAGE_STATS="false"),
         capture_output=True,
         text=True,
@@ -165,6 +166,11 @@ def test_demo_project_builds(tmp_path):
     assert "PASS=9 WARN=0 ERROR=0" in build.stdout, build.stdout[-5000:]
     assert "OK created sql quiver_model model public.title_tags" in build.stdout
     assert "PASS most_titles_are_tagged" in build.stdout
+    # One server for the whole build, stopped once, when dbt exits: not one
+    # per worker-thread pool, each stopped as its pool closed (a query in
+    # between met a refused connection).
+    stops = (tmp_path / "serve.log").read_text().count("signal received")
+    assert stops == 1, stops
     shares = quiver(
         str(warehouse),
         # A tag is right when one of its words is the type's word

@@ -4,17 +4,26 @@ One server per warehouse and dbt process, on a free loopback port (the
 server binds port 0 and prints the address it got on its readiness line).
 It is stopped when dbt exits, and on Linux it also stops if dbt is killed
 (the parent-death signal), so no orphaned server keeps the port.
+
+Linux sends the parent-death signal when the *thread* that started the
+child ends, not the process. dbt opens connections from worker threads of
+pools it shuts down between phases, so servers are started from one
+launcher thread that lives as long as the process: a server started from a
+passing worker thread was stopped by the signal as the pool closed, and a
+query in the moment before the restart met a refused connection.
 """
 
 import atexit
 import os
+import queue
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
-from typing import Dict, List, Tuple
+from concurrent.futures import Future
+from typing import Callable, Dict, List, Tuple
 
 from dbt_common.exceptions import DbtRuntimeError
 
@@ -44,6 +53,31 @@ def _die_with_parent():
         pass
 
 
+_launches: "queue.Queue[Tuple[Callable[[], subprocess.Popen], Future]]" = queue.Queue()
+_launcher = None
+
+
+def _launch_forever():
+    while True:
+        start, result = _launches.get()
+        try:
+            result.set_result(start())
+        except BaseException as e:  # handed to the caller, who raises it
+            result.set_exception(e)
+
+
+def _spawn(start: Callable[[], subprocess.Popen]) -> subprocess.Popen:
+    """Runs `start` on the launcher thread (started on first use; a daemon,
+    so it ends with the process and not before)."""
+    global _launcher
+    if _launcher is None:
+        _launcher = threading.Thread(target=_launch_forever, name="quiver-serve-launcher", daemon=True)
+        _launcher.start()
+    result: Future = Future()
+    _launches.put((start, result))
+    return result.result()
+
+
 def uri_for(warehouse: str, server_args: List[str]) -> str:
     key = (warehouse, tuple(server_args))
     with _lock:
@@ -59,13 +93,15 @@ def uri_for(warehouse: str, server_args: List[str]) -> str:
             log = open(os.environ["QUIVER_SERVE_LOG"], "a+")
         else:
             log = tempfile.NamedTemporaryFile("a+", prefix="quiver-serve-", suffix=".log", delete=False)
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        process = _spawn(
+            lambda: subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
         )
         line = process.stdout.readline()
         if not line.startswith(READY):
