@@ -365,6 +365,75 @@ fn explain_shows_the_distributed_plan() {
     assert!(text.contains("SampleExec"), "{text}");
 }
 
+/// The bytes every Parquet scan of an `EXPLAIN ANALYZE` read, summed
+/// (`bytes_scanned=275.2 K`, as DataFusion prints them).
+fn bytes_scanned(plan: &str) -> f64 {
+    plan.split("bytes_scanned=")
+        .skip(1)
+        .map(|rest| {
+            let mut words = rest
+                .split([',', ']'])
+                .next()
+                .unwrap_or("")
+                .split_whitespace();
+            let n: f64 = words
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("a number after bytes_scanned= in {rest:.40}"));
+            n * match words.next() {
+                Some("K") => 1e3,
+                Some("M") => 1e6,
+                Some("G") => 1e9,
+                _ => 1.0,
+            }
+        })
+        .sum()
+}
+
+/// A `SYSTEM` sample and a top-k that read some pages of a row group read
+/// as many bytes on a cluster as in one process: an executor loads the page
+/// index its access plan needs (without it, it read every page of the row
+/// group).
+#[test]
+fn a_cluster_reads_the_pages_one_process_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let site = Site::folder(&dir.path().join("warehouse"));
+    // Two row groups of 20 pages or so each.
+    site.run(
+        "SET datafusion.execution.parquet.max_row_group_size = 20000;
+         SET datafusion.execution.parquet.data_page_row_count_limit = 1000;
+         CREATE TABLE pg AS SELECT i AS id, 'a title of product ' || i || ' in words' AS title \
+         FROM generate_series(1, 40000) AS s(i)",
+    );
+    let cluster = Cluster::start(&site, &dir.path().join("logs"), 1);
+    let queries = [
+        "SELECT count(*), sum(length(title)) FROM pg TABLESAMPLE SYSTEM (10 PERCENT) REPEATABLE (7)",
+        "SELECT id, title FROM pg ORDER BY id DESC LIMIT 10",
+    ];
+    cluster.answers_as_one_process(&queries);
+    for sql in queries {
+        let explain = format!("EXPLAIN ANALYZE {sql}");
+        let local = site.quiver(&["-c", &explain]);
+        assert!(local.status.success(), "{}", stderr(&local));
+        let distributed = cluster.quiver(&["-c", &explain]);
+        assert!(distributed.status.success(), "{}", stderr(&distributed));
+        let (here, there) = (
+            bytes_scanned(&stdout(&local)),
+            bytes_scanned(&stdout(&distributed)),
+        );
+        // Some pages, not the whole table.
+        let all = bytes_scanned(&stdout(&site.quiver(&[
+            "-c",
+            "EXPLAIN ANALYZE SELECT count(*), sum(length(title)), max(id) FROM pg",
+        ])));
+        assert!(here > 0.0 && here < all / 2.0, "{sql}: {here} of {all}");
+        assert_eq!(
+            here, there,
+            "{sql}: one process read {here} bytes, the cluster {there}"
+        );
+    }
+}
+
 #[test]
 fn a_bad_cluster_address_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
