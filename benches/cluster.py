@@ -1,7 +1,7 @@
 """quiver on a Ballista cluster beside quiver in one process (#25): the
 overhead of running the same SQL distributed, on this machine.
 
-    python benches/cluster.py [--rows 10000000] [--runs 3]
+    python benches/cluster.py [--rows 10000000] [--runs 3] [--warehouse PATH]
 
 Generates the demo catalogue and trains the demo's models (`quiver demo
 --rows N`), then times each query as one `quiver -c` process (start-up
@@ -99,16 +99,24 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--warehouse", type=pathlib.Path,
+                    help="a warehouse `quiver demo` made before (its --rows), used as it is "
+                         "instead of making one")
     args = ap.parse_args()
     binary = quiver_binary()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
-        warehouse = tmp / "warehouse"
-        t = time.perf_counter()
-        subprocess.run([binary, "demo", "--warehouse", str(warehouse), "--rows", str(args.rows),
-                        "--report", str(tmp / "report.html")],
-                       check=True, stdout=subprocess.DEVNULL)
-        print(f"demo catalogue and models, {args.rows:,} titles: {time.perf_counter() - t:.1f} s")
+        if args.warehouse:
+            warehouse = args.warehouse
+            print(f"demo catalogue and models in {warehouse}")
+        else:
+            warehouse = tmp / "warehouse"
+            t = time.perf_counter()
+            subprocess.run([binary, "demo", "--warehouse", str(warehouse), "--rows",
+                            str(args.rows), "--report", str(tmp / "report.html")],
+                           check=True, stdout=subprocess.DEVNULL)
+            print(f"demo catalogue and models, {args.rows:,} titles: "
+                  f"{time.perf_counter() - t:.1f} s")
         results = {q: {} for q, _ in QUERIES}
         scanned = {q: {} for q in SCANNED}
         for name, sql in QUERIES:
