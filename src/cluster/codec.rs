@@ -35,6 +35,10 @@ use datafusion::datasource::listing::{
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::logical_plan::DefaultLogicalExtensionCodec;
+use datafusion_proto::logical_plan::from_proto::parse_sorts;
+use datafusion_proto::logical_plan::to_proto::serialize_sorts;
+use datafusion_proto::protobuf::SortExprNodeCollection;
 use prost::Message;
 use quiver_engine::parquet::nan_safe::NanSafeParquetFormat;
 use quiver_engine::wire::{FIRST_HOST_KIND, TableCodec, frame};
@@ -68,6 +72,11 @@ struct ExternalParquetProto {
     /// The table's Parquet options (DataFusion's encoding of them).
     #[prost(bytes = "vec", tag = "4")]
     parquet_options: Vec<u8>,
+    /// Its `WITH ORDER` sort orders, each DataFusion's encoding of one
+    /// (`SortExprNodeCollection`): the scheduler plans with them, as the
+    /// client would (no sort over files already in order).
+    #[prost(bytes = "vec", repeated, tag = "5")]
+    file_sort_order: Vec<Vec<u8>>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -222,9 +231,26 @@ fn decode_external_parquet(
             .cloned()
             .collect::<Vec<_>>(),
     );
+    let sort_orders = proto
+        .file_sort_order
+        .iter()
+        .map(|order| {
+            let order = SortExprNodeCollection::decode(order.as_slice()).map_err(|e| {
+                DataFusionError::Internal(format!(
+                    "table '{table_ref}' from the wire: its sort order cannot be read: {e}"
+                ))
+            })?;
+            Ok(parse_sorts(
+                &order.sort_expr_nodes,
+                ctx,
+                &DefaultLogicalExtensionCodec {},
+            )?)
+        })
+        .collect::<Result<Vec<_>>>()?;
     let listing = ListingOptions::new(Arc::new(format))
         .with_file_extension(proto.file_extension)
-        .with_table_partition_cols(partitions);
+        .with_table_partition_cols(partitions)
+        .with_file_sort_order(sort_orders);
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(listing)
         .with_schema(Arc::new(file_schema));
@@ -326,6 +352,16 @@ impl ExternalFiles {
                 .map(|(name, _)| name.clone())
                 .collect(),
             parquet_options: parquet.encode_to_vec(),
+            file_sort_order: options
+                .file_sort_order
+                .iter()
+                .map(|order| {
+                    Ok(SortExprNodeCollection {
+                        sort_expr_nodes: serialize_sorts(order, &DefaultLogicalExtensionCodec {})?,
+                    }
+                    .encode_to_vec())
+                })
+                .collect::<Result<_>>()?,
         };
         Ok(Some(Self {
             table: Arc::clone(table),
@@ -367,7 +403,7 @@ mod tests {
     use super::*;
     use datafusion::arrow::datatypes::{DataType, Field};
     use datafusion::datasource::MemTable;
-    use datafusion::prelude::SessionContext;
+    use datafusion::prelude::{SessionContext, col};
 
     fn codec() -> Arc<dyn datafusion_proto::logical_plan::LogicalExtensionCodec> {
         crate::cluster::logical_codec()
@@ -388,7 +424,8 @@ mod tests {
         let format = NanSafeParquetFormat::new(ParquetFormat::default().with_options(parquet));
         let options = ListingOptions::new(Arc::new(format))
             .with_file_extension(".parquet")
-            .with_table_partition_cols(vec![("g".to_string(), DataType::Int32)]);
+            .with_table_partition_cols(vec![("g".to_string(), DataType::Int32)])
+            .with_file_sort_order(vec![vec![col("id").sort(false, true)]]);
         let config = ListingTableConfig::new(ListingTableUrl::parse(location).expect("a location"))
             .with_listing_options(options)
             .with_schema(Arc::new(Schema::new(vec![Field::new(
@@ -400,7 +437,7 @@ mod tests {
     }
 
     #[test]
-    fn an_external_parquet_table_keeps_its_files_partitions_and_options() {
+    fn an_external_parquet_table_keeps_its_files_partitions_options_and_order() {
         let table = external_parquet("file:///data/events/");
         let marked = ExternalFiles::mark(&table)
             .expect("marks")
@@ -423,6 +460,10 @@ mod tests {
             .downcast_ref::<NanSafeParquetFormat>()
             .expect("quiver's NaN-safe format");
         assert!(format.inner().options().global.pushdown_filters);
+        assert_eq!(
+            options.file_sort_order,
+            vec![vec![col("id").sort(false, true)]]
+        );
     }
 
     #[test]
