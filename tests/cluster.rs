@@ -128,6 +128,15 @@ impl Cluster {
         std::fs::read_to_string(self.logs.join(format!("{name}.err"))).unwrap_or_default()
     }
 
+    /// Every process's log, for a failure's message.
+    fn logs(&self) -> String {
+        let mut all = format!("scheduler:\n{}", self.log("scheduler"));
+        for i in 0..self.executors.len() {
+            all += &format!("\nexecutor{i}:\n{}", self.log(&format!("executor{i}")));
+        }
+        all
+    }
+
     /// Checks that each query answers here as in one process.
     fn answers_as_one_process(&self, queries: &[&str]) {
         for sql in queries {
@@ -136,11 +145,16 @@ impl Cluster {
             let distributed = self.quiver(&["--format", "csv", "-c", sql]);
             assert!(
                 distributed.status.success(),
-                "{sql}: {}\nscheduler: {}",
+                "{sql}: {}\n{}",
                 stderr(&distributed),
-                self.log("scheduler")
+                self.logs()
             );
-            assert_eq!(stdout(&local), stdout(&distributed), "{sql}");
+            assert_eq!(
+                stdout(&local),
+                stdout(&distributed),
+                "{sql}\n{}",
+                self.logs()
+            );
         }
     }
 }
@@ -237,7 +251,12 @@ fn system_sample_is_a_sample(cluster: &Cluster) {
         .nth(1)
         .and_then(|l| l.trim().parse().ok())
         .unwrap_or_else(|| panic!("a count: {}{}", stdout(&out), stderr(&out)));
-    assert!(sampled > 0 && sampled < 80_000, "{sampled}");
+    assert!(
+        sampled > 0 && sampled < 80_000,
+        "{sampled}: {}\n{}",
+        stderr(&out),
+        cluster.logs()
+    );
 }
 
 #[test]
@@ -246,8 +265,10 @@ fn a_cluster_answers_as_one_process_does() {
     let site = Site::folder(&dir.path().join("warehouse"));
     with_models(&site);
     // External tables: Parquet files partitioned by folder, with NaNs
-    // (which quiver's Parquet reader keeps out of pruning), and a Delta
-    // table another warehouse wrote, with rows deleted.
+    // (which quiver's Parquet reader keeps out of pruning), a Delta
+    // table another warehouse wrote, with rows deleted, and a file in
+    // order that only its `WITH ORDER` says is (one partition's unnest
+    // writes it in order, and no sorting columns in its footer).
     let files = dir.path().join("files");
     let other = Site::folder(&dir.path().join("other"));
     other.run(
@@ -261,9 +282,14 @@ fn a_cluster_answers_as_one_process_does() {
          ELSE i * 1.5 END AS f FROM generate_series(1, 9000) AS s(i)) \
          TO '{files}/' STORED AS PARQUET PARTITIONED BY (g);
          CREATE EXTERNAL TABLE e STORED AS PARQUET PARTITIONED BY (g) LOCATION '{files}/';
-         CREATE EXTERNAL TABLE d STORED AS DELTA LOCATION '{delta}'",
+         CREATE EXTERNAL TABLE d STORED AS DELTA LOCATION '{delta}';
+         SET datafusion.execution.target_partitions = 1;
+         COPY (SELECT i AS id, i % 13 AS v FROM unnest(range(1, 9001)) AS s(i)) \
+         TO '{sorted}/part.parquet' STORED AS PARQUET;
+         CREATE EXTERNAL TABLE o STORED AS PARQUET WITH ORDER (id ASC) LOCATION '{sorted}/'",
         files = files.display(),
         delta = delta.display(),
+        sorted = dir.path().join("sorted").display(),
     ));
     let cluster = Cluster::start(&site, &dir.path().join("logs"), 2);
     cluster.answers_as_one_process(SAME_ANSWERS);
@@ -275,8 +301,26 @@ fn a_cluster_answers_as_one_process_does() {
         "SELECT count(*), sum(id) FROM e TABLESAMPLE SYSTEM (30 PERCENT) REPEATABLE (3)",
         "SELECT count(*), sum(id), min(name), max(name) FROM d",
         "SELECT count(*) FROM d JOIN e ON d.id = e.id WHERE e.g = 1",
+        "SELECT id, v FROM o ORDER BY id LIMIT 3",
     ]);
     system_sample_is_a_sample(&cluster);
+    // The scheduler knows `o`'s files are in order (`WITH ORDER`
+    // travels): its top-k stops early on the sorted prefix, where one
+    // process reads the first rows with no sort at all. Without the order,
+    // the top-k would read every row.
+    let explain = "EXPLAIN SELECT id, v FROM o ORDER BY id LIMIT 3";
+    for out in [
+        site.quiver(&["-c", explain]),
+        cluster.quiver(&["-c", explain]),
+    ] {
+        assert!(out.status.success(), "{}", stderr(&out));
+        let plan = stdout(&out);
+        assert!(
+            plan.contains("sort_prefix=[id@0 ASC NULLS LAST]")
+                || plan.contains("output_ordering=[id@0 ASC NULLS LAST]"),
+            "{plan}"
+        );
+    }
 }
 
 /// The same over a bucket on the S3-protocol server: the scheduler and
