@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use crate::common::{quiver, quiver_bin, stderr, stdout};
+use crate::common::{bytes_scanned, quiver, quiver_bin, stderr, stdout};
 
 #[test]
 fn runs_commands_and_prints_a_table() {
@@ -203,21 +203,7 @@ fn system_sample_reads_only_sampled_row_groups() {
         assert!(out.status.success(), "{}", stderr(&out));
         stdout(&out)
     };
-    let bytes = |plan: &str| -> u64 {
-        let at = plan.find("bytes_scanned=").expect("a bytes_scanned metric") + 14;
-        let n: String = plan[at..]
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '.')
-            .collect();
-        let unit = plan[at + n.len()..].trim_start();
-        let scale = match unit.chars().next() {
-            Some('K') => 1e3,
-            Some('M') => 1e6,
-            Some('G') => 1e9,
-            _ => 1.0,
-        };
-        (n.parse::<f64>().expect("a number") * scale) as u64
-    };
+    let bytes = |plan: &str| bytes_scanned(plan) as u64;
     let full = explain("EXPLAIN ANALYZE SELECT sum(w) FROM g");
     let sampled = explain(
         "EXPLAIN ANALYZE SELECT sum(w) FROM g TABLESAMPLE SYSTEM (10 PERCENT) REPEATABLE (5)",

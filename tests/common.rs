@@ -136,3 +136,29 @@ pub fn python_json(python: &str, script: &str, args: &[&Path]) -> serde_json::Va
     );
     serde_json::from_slice(&out.stdout).expect("the script printed JSON")
 }
+
+/// The bytes every Parquet scan of an `EXPLAIN ANALYZE` read, summed
+/// (`bytes_scanned=275.2 K`, as DataFusion prints them: four significant
+/// digits).
+pub fn bytes_scanned(plan: &str) -> f64 {
+    plan.split("bytes_scanned=")
+        .skip(1)
+        .map(|rest| {
+            let mut words = rest
+                .split([',', ']'])
+                .next()
+                .unwrap_or("")
+                .split_whitespace();
+            let n: f64 = words
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("a number after bytes_scanned= in {rest:.40}"));
+            n * match words.next() {
+                Some("K") => 1e3,
+                Some("M") => 1e6,
+                Some("G") => 1e9,
+                _ => 1.0,
+            }
+        })
+        .sum()
+}

@@ -5,7 +5,7 @@
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use quiver::QuiverSession;
 
-use crate::common::session;
+use crate::common::{bytes_scanned, session};
 
 /// The scan's `metric=value` in `EXPLAIN ANALYZE sql`.
 async fn scan_metric(s: &QuiverSession, sql: &str, metric: &str) -> String {
@@ -123,20 +123,7 @@ async fn one_page_costs_one_page_of_bytes() {
         async move {
             let plan = s.sql(&format!("EXPLAIN ANALYZE {sql}")).await.expect(sql);
             let text = pretty_format_batches(&plan).expect("printable").to_string();
-            let at = text.find("bytes_scanned=").expect("scan metrics") + "bytes_scanned=".len();
-            let value = text[at..]
-                .split(',')
-                .next()
-                .expect("metric")
-                .trim()
-                .to_string();
-            let (number, unit) = value.split_once(' ').unwrap_or((&value, ""));
-            let scale = match unit {
-                "K" => 1e3,
-                "M" => 1e6,
-                _ => 1.0,
-            };
-            number.parse::<f64>().expect("a number") * scale
+            bytes_scanned(&text)
         }
     };
     let top = bytes("SELECT id, s FROM scattered ORDER BY s DESC LIMIT 25").await;
