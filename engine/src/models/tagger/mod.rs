@@ -52,9 +52,9 @@ pub struct TaggerOptions {
     pub max_tags: usize,
     pub min_similarity: f32,
     /// Words that are never tags: English function words ("for", "with"),
-    /// units of measure and sizes ("inch", "ml", "size") and tokens made
-    /// only of digits ("15", "2024"). They go with everything, and say
-    /// nothing of what a product is.
+    /// units of measure and sizes ("inch", "ml", "size"), tokens made
+    /// only of digits ("15", "2024") and versions ("v1"). They go with
+    /// everything, and say nothing of what a product is.
     pub stopwords: Stopwords,
     /// A unit is a candidate of a cluster when at least this many of the
     /// cluster's texts hold it.
@@ -267,14 +267,20 @@ impl Stopwords {
         self.is_function_word(word) || (self == Stopwords::English && MEASURES.contains(&word))
     }
 
-    /// Whether `word` says nothing at all: a function word or a number. A
-    /// unit of measure is no tag, but says something of its text ("25 ft"
-    /// goes with ladders), so a learned tagger keeps it as context.
+    /// Whether `word` says nothing at all: a function word, a number or a
+    /// version ("v1", "v2" of "v2.0"). A unit of measure is no tag, but
+    /// says something of its text ("25 ft" goes with ladders), so a
+    /// learned tagger keeps it as context.
     pub fn is_function_word(self, word: &str) -> bool {
+        let digits = |w: &str| w.bytes().all(|b| b.is_ascii_digit());
         match self {
             Stopwords::None => false,
             Stopwords::English => {
-                word.bytes().all(|b| b.is_ascii_digit()) || ENGLISH_STOPWORDS.contains(&word)
+                digits(word)
+                    || word
+                        .strip_prefix('v')
+                        .is_some_and(|n| !n.is_empty() && digits(n))
+                    || ENGLISH_STOPWORDS.contains(&word)
             }
         }
     }
@@ -1194,5 +1200,20 @@ mod tests {
             assert!(a.iter().any(|t| t.as_ref().is_some_and(|t| !t.is_empty())));
             assert_eq!(a, b, "cosine = {cosine}");
         }
+    }
+
+    #[test]
+    fn numbers_and_versions_say_nothing_measures_are_context() {
+        let english = Stopwords::English;
+        for word in ["for", "the", "2024", "15", "v1", "v2", "v10"] {
+            assert!(english.is_function_word(word), "{word}");
+            assert!(english.excludes(word), "{word}");
+        }
+        for word in ["v", "v2x", "vim", "2d", "v4l2", "ed25519", "pizza"] {
+            assert!(!english.is_function_word(word), "{word}");
+        }
+        // A unit of measure is no tag, but context.
+        assert!(english.excludes("ft") && !english.is_function_word("ft"));
+        assert!(!Stopwords::None.excludes("v1") && !Stopwords::None.excludes("for"));
     }
 }
