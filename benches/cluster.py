@@ -180,7 +180,7 @@ def main():
         print("|---|---|")
         for n in (1, 4, 16, 64):
             seconds = 300e6 / (per_core * 8 * n) + overhead
-            print(f"| {n} | {seconds / 60:.1f} min |")
+            print(f"| {n} | {seconds / 60:.1f} min ({seconds:.0f} s) |")
 
 
 if __name__ == "__main__":
