@@ -127,6 +127,31 @@ pub struct Word2Vec {
     unit: OnceLock<Vec<f32>>,
 }
 
+/// What [`Word2Vec::lookup_rows`] reports, in order: each token of a row,
+/// then the row's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token {
+    Known(u32),
+    /// A token not in the vocabulary.
+    Unknown,
+    /// The end of a row; `null` for a NULL text.
+    RowEnd {
+        null: bool,
+    },
+}
+
+/// Space [`Word2Vec::lookup_rows`] reuses from block to block.
+#[derive(Debug, Default)]
+pub struct LookupScratch {
+    buf: String,
+    /// The block's tokens, end to end.
+    bytes: Vec<u8>,
+    /// (start, end in `bytes`) of each token.
+    tokens: Vec<(usize, usize)>,
+    /// Per row, how many tokens end with it, and whether it is NULL.
+    row_ends: Vec<(usize, bool)>,
+}
+
 impl Word2Vec {
     pub fn new(
         words: Vec<String>,
@@ -237,9 +262,8 @@ impl Word2Vec {
 
     /// Embeds texts a block of rows at a time, in three passes over the
     /// block so that memory loads overlap instead of waiting one by one:
-    /// cut every token; look the tokens up, each hashed and its slot
-    /// prefetched a few tokens ahead; sum each row's vectors, the next
-    /// row's vectors prefetched meanwhile.
+    /// cut every token and look each up ([`Self::lookup_rows`]); sum each
+    /// row's vectors, the next row's vectors prefetched meanwhile.
     #[inline(always)]
     fn embed_rows_generic<'a>(
         &self,
@@ -248,56 +272,19 @@ impl Word2Vec {
         valid: &mut Vec<bool>,
     ) {
         const ROWS: usize = 256;
-        const AHEAD: usize = 16;
         let dim = self.dim;
         let mut texts = texts.peekable();
-        let mut buf = String::new();
-        let mut bytes: Vec<u8> = Vec::new();
-        // (start, end in `bytes`) of each token.
-        let mut tokens: Vec<(usize, usize)> = Vec::new();
-        let mut row_ends: Vec<usize> = Vec::with_capacity(ROWS);
+        let mut scratch = LookupScratch::default();
         let mut ids: Vec<u32> = Vec::new();
         let mut id_ends: Vec<usize> = Vec::with_capacity(ROWS);
         while texts.peek().is_some() {
-            bytes.clear();
-            tokens.clear();
-            row_ends.clear();
-            for text in texts.by_ref().take(ROWS) {
-                if let Some(t) = text {
-                    self.tokenizer
-                        .cut_into(t, &mut bytes, &mut buf, |_, start, end| {
-                            tokens.push((start, end));
-                        });
-                }
-                row_ends.push(tokens.len());
-            }
-            // Room for 16-byte loads from any token's start.
-            bytes.extend_from_slice(&[0; 16]);
             ids.clear();
             id_ends.clear();
-            // The probes of the next AHEAD tokens, their slots prefetched.
-            let mut ahead = [Probe::default(); AHEAD];
-            for (probe, &(start, end)) in ahead.iter_mut().zip(&tokens) {
-                *probe = self.index.probe(&bytes, start, end);
-                self.index.prefetch(probe.hash);
-            }
-            let mut token = 0;
-            for &end in &row_ends {
-                while token < end {
-                    let probe = ahead[token % AHEAD];
-                    if let Some(&(start, stop)) = tokens.get(token + AHEAD) {
-                        let next = self.index.probe(&bytes, start, stop);
-                        self.index.prefetch(next.hash);
-                        ahead[token % AHEAD] = next;
-                    }
-                    let (start, stop) = tokens[token];
-                    if let Some(id) = self.index.get_probed(probe, &bytes[start..stop]) {
-                        ids.push(id);
-                    }
-                    token += 1;
-                }
-                id_ends.push(ids.len());
-            }
+            self.lookup_rows(texts.by_ref().take(ROWS), &mut scratch, |t| match t {
+                Token::Known(id) => ids.push(id),
+                Token::Unknown => {}
+                Token::RowEnd { .. } => id_ends.push(ids.len()),
+            });
             let mut first = 0;
             for (r, &last) in id_ends.iter().enumerate() {
                 let next = id_ends.get(r + 1).copied().unwrap_or(last);
@@ -308,6 +295,64 @@ impl Word2Vec {
                 valid.push(self.push_mean(&ids[first..last], values));
                 first = last;
             }
+        }
+    }
+
+    /// Cuts every token of `texts` (a block of rows: all are read before
+    /// the first lookup) and looks each up, hashing it and prefetching its
+    /// slot a few tokens ahead so that the loads overlap; calls `f` with
+    /// each token's id, in order, and at the end of each row. `embed` and
+    /// `tag` read every token of every row this way.
+    #[inline(always)]
+    pub fn lookup_rows<'a>(
+        &self,
+        texts: impl Iterator<Item = Option<&'a str>>,
+        scratch: &mut LookupScratch,
+        mut f: impl FnMut(Token),
+    ) {
+        const AHEAD: usize = 16;
+        let LookupScratch {
+            buf,
+            bytes,
+            tokens,
+            row_ends,
+        } = scratch;
+        bytes.clear();
+        tokens.clear();
+        row_ends.clear();
+        for text in texts {
+            if let Some(t) = text {
+                self.tokenizer.cut_into(t, bytes, buf, |_, start, end| {
+                    tokens.push((start, end));
+                });
+            }
+            row_ends.push((tokens.len(), text.is_none()));
+        }
+        // Room for 16-byte loads from any token's start.
+        bytes.extend_from_slice(&[0; 16]);
+        // The probes of the next AHEAD tokens, their slots prefetched.
+        let mut ahead = [Probe::default(); AHEAD];
+        for (probe, &(start, end)) in ahead.iter_mut().zip(tokens.iter()) {
+            *probe = self.index.probe(bytes, start, end);
+            self.index.prefetch(probe.hash);
+        }
+        let mut token = 0;
+        for &(end, null) in row_ends.iter() {
+            while token < end {
+                let probe = ahead[token % AHEAD];
+                if let Some(&(start, stop)) = tokens.get(token + AHEAD) {
+                    let next = self.index.probe(bytes, start, stop);
+                    self.index.prefetch(next.hash);
+                    ahead[token % AHEAD] = next;
+                }
+                let (start, stop) = tokens[token];
+                f(match self.index.get_probed(probe, &bytes[start..stop]) {
+                    Some(id) => Token::Known(id),
+                    None => Token::Unknown,
+                });
+                token += 1;
+            }
+            f(Token::RowEnd { null });
         }
     }
 
