@@ -68,8 +68,8 @@ pub struct TaggerOptions {
     pub phrase_threshold: f32,
     pub phrase_min_count: usize,
     /// Taken from a tag's score per share of clusters it is a candidate
-    /// of: a word every cluster's texts hold ("data", "new", a colour)
-    /// says little about any one text.
+    /// of, in texts of three units or more: a word every cluster's texts
+    /// hold ("data", "new", a colour) says little about any one text.
     pub spread_penalty: f32,
     /// A text's tags are candidates of any of its this many nearest
     /// clusters: a word too rare in the text's own cluster ("fahrenheit"
@@ -891,8 +891,14 @@ impl Tagger {
             .gate
             .extend(scratch.units.iter().map(|&u| self.member.any(u, near)));
         a.score(&scratch.units, &scratch.gate, &mut scratch.scores);
-        for (s, &u) in scratch.scores.iter_mut().zip(&scratch.units) {
-            *s -= self.penalty.get(u as usize).copied().unwrap_or(0.0);
+        // Of two units each is the other's only context, and they score
+        // alike: the spread penalty alone would order them, putting a
+        // brand before its product ("euro delight, pizza"), where English
+        // puts what a thing is last. They are left to `pick`'s tie rule.
+        if scratch.units.len() > 2 {
+            for (s, &u) in scratch.scores.iter_mut().zip(&scratch.units) {
+                *s -= self.penalty.get(u as usize).copied().unwrap_or(0.0);
+            }
         }
         self.pick(scratch, tags);
     }
@@ -1171,6 +1177,47 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    /// A text of two units: each is the other's only context, so both
+    /// score alike, and the later comes first ("Euro Delight Pizza"),
+    /// whichever is a candidate of more clusters.
+    #[test]
+    fn of_two_units_the_later_comes_first() {
+        let base = tagger(true);
+        let mut rng = Rng::new(5);
+        // w0..w9 in every kind of text, w10..w39 in a few.
+        let texts: Vec<Option<String>> = (0..3000)
+            .map(|_| {
+                let mut words = vec![format!("w{}", rng.below(10))];
+                words.extend((0..2).map(|_| format!("w{}", 10 + rng.below(30))));
+                Some(words.join(" "))
+            })
+            .collect();
+        let mut options = base.options.clone();
+        options.min_support = 20;
+        options.nearest_clusters = 5;
+        options.min_score = f32::NEG_INFINITY;
+        let learned = {
+            let mut learner = learn::Learner::new(&base, &options);
+            texts.iter().for_each(|t| learner.add(t.as_deref()));
+            learner.finish()
+        };
+        let t = base.learned(options, learned.lists, learned.associations);
+        let mut spread_differs = 0;
+        for x in 0..40u32 {
+            for y in 0..40u32 {
+                let text = Some(format!("w{x} w{y}"));
+                let tags = tag_texts(&t, std::slice::from_ref(&text))[0].clone();
+                let tags = tags.expect("a text");
+                if x == y || tags.len() < 2 {
+                    continue;
+                }
+                assert_eq!((tags[0].1, tags[1].1), (y, x), "{text:?}");
+                spread_differs += (t.penalty[x as usize] < t.penalty[y as usize]) as usize;
+            }
+        }
+        assert!(spread_differs > 50, "{spread_differs}");
     }
 
     /// The `g` best clusters come nearest first, as sorting every score
