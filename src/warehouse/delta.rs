@@ -320,8 +320,14 @@ pub async fn commit(
                     }
                 }
                 let columns = delta_schema(name, schema)?;
+                // No retry inside deltalake: it would commit a create that
+                // lost the race for version 0 on top of the winner, and a
+                // replace on top of a commit since its snapshot, without
+                // removing their files (two `CREATE OR REPLACE`s at once
+                // left both writers' rows). The loop here reloads instead.
                 table
                     .create()
+                    .with_commit_properties(CommitProperties::default().with_max_retries(0))
                     .with_log_store(Arc::clone(&store))
                     .with_table_name(name)
                     .with_columns(columns.fields().cloned())
