@@ -55,8 +55,9 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
         MODEL_SECTION,
         "As `tag`, with each tag's score: a list of structs `{tag, score}`, best first. For a \
          tagger learned from texts the score is the tag's mean association (smoothed pointwise \
-         mutual information) with the text's other words and phrases: above 0 it goes with \
-         them more than chance would have it. For a tagger built from its models alone it is \
+         mutual information) with the text's other words and phrases, less its spread and \
+         head penalties (docs/models.md): without them, above 0 it goes with them more than \
+         chance would have it. For a tagger built from its models alone it is \
          the tag's cosine similarity to the centre of the text's cluster.",
         "tag_scores(model, text)",
     )

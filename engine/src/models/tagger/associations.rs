@@ -15,6 +15,10 @@
 
 use hashbrown::HashMap;
 
+/// How many texts' worth of evidence [`Associations::head_share`] takes
+/// as given, half of them ending with the unit, before its own counts.
+const HEAD_PRIOR_TEXTS: f32 = 5.0;
+
 /// A token that is not in the embedding's vocabulary: it breaks a phrase.
 pub const BREAK: u32 = u32::MAX;
 
@@ -63,6 +67,10 @@ pub struct Associations {
     phrase_ids: HashMap<u64, u32>,
     /// Per unit, how many texts hold it.
     pub df: Vec<u32>,
+    /// Per unit, how many of the texts holding it have it end a phrase
+    /// (see [`Associations::head_share`]); empty for a tagger made before
+    /// this was counted.
+    pub ends: Vec<u32>,
     /// Per unordered pair of units seen together in at least two texts,
     /// how many texts hold both, by key.
     pub pairs: Vec<(u64, u32)>,
@@ -168,6 +176,7 @@ impl Associations {
         vocabulary: u32,
         phrases: Vec<Phrase>,
         df: Vec<u32>,
+        ends: Vec<u32>,
         mut pairs: Vec<(u64, u32)>,
     ) -> Self {
         let phrase_ids = phrases
@@ -182,6 +191,7 @@ impl Associations {
             phrases,
             phrase_ids,
             df,
+            ends,
             pairs,
             table: PairTable::default(),
         };
@@ -220,6 +230,20 @@ impl Associations {
         self.df.get(u as usize).copied().unwrap_or(0)
     }
 
+    /// The share of the texts holding unit `u` in which it ends a phrase:
+    /// the token after it is a function word or a number, or punctuation,
+    /// or the text ends. English puts what a thing is last in its phrase
+    /// ("Otterbox case for ...", "stripe crewneck t-shirt"); a word that
+    /// describes or names something else ("stainless", "otterbox",
+    /// "converting") is followed by more words. A unit held by few texts
+    /// counts as if [`HEAD_PRIOR_TEXTS`] more texts held it, half of them
+    /// ending with it. `None` when the tagger did not count ends.
+    pub fn head_share(&self, u: u32) -> Option<f32> {
+        let ends = *self.ends.get(u as usize)?;
+        let half = HEAD_PRIOR_TEXTS / 2.0;
+        Some((ends as f32 + half) / (self.df(u) as f32 + HEAD_PRIOR_TEXTS))
+    }
+
     /// Pointwise mutual information of units `a` and `b`, smoothed:
     /// `ln((n_ab + s) / (n_a n_b / N + s))`.
     #[inline]
@@ -249,6 +273,18 @@ impl Associations {
     /// not `unit_ok` (a function word, a number) is no unit and no part
     /// of a phrase.
     pub fn cut(&self, seq: &[u32], unit_ok: &[bool], out: &mut Vec<u32>) {
+        self.cut_with(seq, unit_ok, out, |_, _| {});
+    }
+
+    /// [`Self::cut`], calling `at` with each unit as it is found and the
+    /// index in `seq` of its last word.
+    pub fn cut_with(
+        &self,
+        seq: &[u32],
+        unit_ok: &[bool],
+        out: &mut Vec<u32>,
+        mut at: impl FnMut(u32, usize),
+    ) {
         out.clear();
         let ok = |id: u32| id != BREAK && unit_ok[id as usize];
         let mut i = 0;
@@ -272,6 +308,7 @@ impl Associations {
             };
             if !out.contains(&unit) {
                 out.push(unit);
+                at(unit, i - 1);
             }
         }
     }
@@ -327,6 +364,7 @@ mod tests {
                 hyphen: true,
             }],
             df,
+            vec![1, 2, 20, 40, 40, 0, 2],
             pairs,
         )
     }

@@ -19,6 +19,10 @@ pub struct Learner<'a> {
     options: &'a TaggerOptions,
     /// Token ids of every text, `BREAK` for unknown tokens.
     seq: Vec<u32>,
+    /// Per token of `seq`: does punctuation follow it (all-ASCII texts;
+    /// anything between two tokens but spaces, hyphens, slashes and
+    /// apostrophes).
+    pause: Vec<bool>,
     offsets: Vec<usize>,
     /// Each text's `nearest` nearest clusters, its own first (`u32::MAX`:
     /// no known word).
@@ -74,6 +78,7 @@ impl<'a> Learner<'a> {
             tagger,
             options,
             seq: Vec::new(),
+            pause: Vec::new(),
             offsets: vec![0],
             near: Vec::new(),
             nearest: tagger.learned_nearest(options),
@@ -95,6 +100,7 @@ impl<'a> Learner<'a> {
     /// Bytes held, for the memory pool.
     pub fn memory(&self) -> usize {
         self.seq.capacity() * 4
+            + self.pause.capacity()
             + self.offsets.capacity() * 8
             + self.near.capacity() * 4
             + self.adjacent.capacity() * 20
@@ -120,19 +126,25 @@ impl<'a> Learner<'a> {
         let start = self.seq.len();
         self.out.clear();
         self.hyphen.clear();
-        let (seq, hyphen) = (&mut self.seq, &mut self.hyphen);
+        let (seq, hyphen, pause) = (&mut self.seq, &mut self.hyphen, &mut self.pause);
         let ascii = text.is_ascii();
         let bytes = text.as_bytes();
         let mut prev_end = usize::MAX;
+        let soft = |b: &u8| b.is_ascii_whitespace() || matches!(b, b'-' | b'/' | b'\'');
         // `cut_into` keeps all-ASCII text whole in `out`, so a token's
-        // range is its place in `text`, and the byte between two tokens
-        // says whether a hyphen joined them.
+        // range is its place in `text`, and the bytes between two tokens
+        // say whether a hyphen joined them or punctuation parted them.
         embedding
             .tokenizer
             .cut_into(text, &mut self.out, &mut self.buf, |token, at, end| {
                 let token = std::str::from_utf8(token).unwrap_or("");
                 hyphen.push(ascii && at > 0 && prev_end == at - 1 && bytes[at - 1] == b'-');
+                if ascii && prev_end != usize::MAX {
+                    let parted = !bytes[prev_end..at].iter().all(soft);
+                    *pause.last_mut().expect("a token came before") = parted;
+                }
                 prev_end = end;
+                pause.push(false);
                 seq.push(embedding.lookup(token).unwrap_or(BREAK));
             });
         let ids = &self.seq[start..];
@@ -213,16 +225,23 @@ impl<'a> Learner<'a> {
         phrases.sort_by_key(|(key, _)| *key);
         let phrases: Vec<Phrase> = phrases.into_iter().map(|(_, p)| p).collect();
         // Without counts yet: enough to cut texts into units.
-        let associations = Associations::new(texts, v, phrases, Vec::new(), Vec::new());
+        let associations = Associations::new(texts, v, phrases, Vec::new(), Vec::new(), Vec::new());
         let units = associations.units();
         let k = self.tagger.clusters.centroids.k;
         let mut df = vec![0u32; units];
+        let mut ends = vec![0u32; units];
         let mut pairs: HashMap<u64, u32> = HashMap::new();
         let mut support: Vec<HashMap<u32, u32>> = vec![HashMap::new(); k];
         let mut cut = Vec::with_capacity(MAX_UNITS);
         for (t, &cluster) in self.near.iter().step_by(self.nearest).enumerate() {
-            let seq = &self.seq[self.offsets[t]..self.offsets[t + 1]];
-            associations.cut(seq, &self.tagger.unit_ok, &mut cut);
+            let (start, stop) = (self.offsets[t], self.offsets[t + 1]);
+            let (seq, pause) = (&self.seq[start..stop], &self.pause[start..stop]);
+            associations.cut_with(seq, &self.tagger.unit_ok, &mut cut, |unit, last| {
+                let next = seq.get(last + 1);
+                if pause[last] || next.is_none_or(|&w| w != BREAK && !self.tagger.part(w)) {
+                    ends[unit as usize] += 1;
+                }
+            });
             for (i, &a) in cut.iter().enumerate() {
                 df[a as usize] += 1;
                 if let Some(s) = support.get_mut(cluster as usize)
@@ -237,7 +256,7 @@ impl<'a> Learner<'a> {
         }
         // A pair seen once says little and would hold most of the memory.
         let pairs: Vec<(u64, u32)> = pairs.into_iter().filter(|&(_, c)| c >= 2).collect();
-        let associations = Associations::new(texts, v, associations.phrases, df, pairs);
+        let associations = Associations::new(texts, v, associations.phrases, df, ends, pairs);
         let mut sizes = vec![0usize; k];
         for &c in self.near.iter().step_by(self.nearest) {
             if let Some(n) = sizes.get_mut(c as usize) {

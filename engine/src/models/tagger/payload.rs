@@ -132,8 +132,9 @@ pub fn lists_from_parquet(
 
 /// `units.parquet` and `pairs.parquet` of learned associations.
 pub fn associations_to_parquet(a: &Associations) -> Result<(Vec<u8>, Vec<u8>)> {
-    let (mut id, mut first, mut second, mut hyphen, mut texts) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut id, mut first, mut second, mut hyphen, mut texts, mut ends) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let ends_of = |u: u32| a.ends.get(u as usize).copied();
     for (u, &df) in a.df.iter().enumerate().take(a.vocabulary as usize) {
         if df > 0 {
             id.push(u as u32);
@@ -141,6 +142,7 @@ pub fn associations_to_parquet(a: &Associations) -> Result<(Vec<u8>, Vec<u8>)> {
             second.push(None);
             hyphen.push(false);
             texts.push(df);
+            ends.push(ends_of(u as u32));
         }
     }
     for (i, p) in a.phrases.iter().enumerate() {
@@ -150,6 +152,7 @@ pub fn associations_to_parquet(a: &Associations) -> Result<(Vec<u8>, Vec<u8>)> {
         second.push(Some(p.second));
         hyphen.push(p.hyphen);
         texts.push(a.df(u));
+        ends.push(ends_of(u));
     }
     let units = batch(
         vec![
@@ -158,6 +161,7 @@ pub fn associations_to_parquet(a: &Associations) -> Result<(Vec<u8>, Vec<u8>)> {
             Field::new("second", DataType::UInt32, true),
             Field::new("hyphen", DataType::Boolean, false),
             Field::new("texts", DataType::UInt32, false),
+            Field::new("ends", DataType::UInt32, true),
         ],
         vec![
             Arc::new(UInt32Array::from(id)),
@@ -165,6 +169,7 @@ pub fn associations_to_parquet(a: &Associations) -> Result<(Vec<u8>, Vec<u8>)> {
             Arc::new(UInt32Array::from(second)),
             Arc::new(BooleanArray::from(hyphen)),
             Arc::new(UInt32Array::from(texts)),
+            Arc::new(UInt32Array::from(ends)),
         ],
     )?;
     let (mut x, mut y, mut n) = (vec![], vec![], vec![]);
@@ -188,8 +193,9 @@ pub fn associations_to_parquet(a: &Associations) -> Result<(Vec<u8>, Vec<u8>)> {
     Ok((units, pairs))
 }
 
-/// Reads what [`associations_to_parquet`] wrote, for a tagger learned
-/// from `texts` texts over a vocabulary of `vocabulary` words.
+/// Reads what [`associations_to_parquet`] wrote (or wrote before the
+/// `ends` column existed: no ends then), for a tagger learned from
+/// `texts` texts over a vocabulary of `vocabulary` words.
 pub fn associations_from_parquet(
     units: bytes::Bytes,
     pairs: bytes::Bytes,
@@ -199,6 +205,8 @@ pub fn associations_from_parquet(
 ) -> Result<Associations> {
     let (uf, pf) = files;
     let mut df = vec![0u32; vocabulary as usize];
+    let mut ends = vec![0u32; vocabulary as usize];
+    let mut counted = true;
     let mut phrases = Vec::new();
     each_batch(units, uf, |col, rows| {
         let id = u32s(&col("unit_id")?, "unit_id", uf)?;
@@ -209,10 +217,24 @@ pub fn associations_from_parquet(
             .as_boolean_opt()
             .ok_or_else(|| bad(uf, "column hyphen is not Boolean"))?;
         let n = u32s(&col("texts")?, "texts", uf)?;
+        let e = match col("ends") {
+            Ok(a) => Some(u32s(&a, "ends", uf)?),
+            Err(_) => None,
+        };
         for i in 0..rows {
             let u = id.value(i);
+            let end = e.as_ref().filter(|e| e.is_valid(i)).map(|e| e.value(i));
+            counted &= end.is_some();
+            if end.is_some_and(|end| end > n.value(i)) {
+                return Err(bad(
+                    uf,
+                    format!("row {i}: unit {u} ends more texts than hold it"),
+                ));
+            }
+            let end = end.unwrap_or(0);
             if u < vocabulary {
                 df[u as usize] = n.value(i);
+                ends[u as usize] = end;
                 continue;
             }
             let (a, b) = (first.value(i), second.value(i));
@@ -235,9 +257,13 @@ pub fn associations_from_parquet(
                 hyphen: hyphen.value(i),
             });
             df.push(n.value(i));
+            ends.push(end);
         }
         Ok(())
     })?;
+    if !counted {
+        ends.clear();
+    }
     let all = vocabulary as usize + phrases.len();
     let mut map = Vec::new();
     each_batch(pairs, pf, |col, rows| {
@@ -257,5 +283,72 @@ pub fn associations_from_parquet(
         }
         Ok(())
     })?;
-    Ok(Associations::new(texts, vocabulary, phrases, df, map))
+    Ok(Associations::new(texts, vocabulary, phrases, df, ends, map))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn learned() -> Associations {
+        let phrase = Phrase {
+            first: 1,
+            second: 2,
+            hyphen: true,
+        };
+        let pairs = vec![(unordered_key(0, 3), 4)];
+        Associations::new(
+            10,
+            3,
+            vec![phrase],
+            vec![6, 5, 5, 4],
+            vec![1, 0, 5, 4],
+            pairs,
+        )
+    }
+
+    /// `units.parquet` with its columns changed by `f`.
+    fn units_with(f: impl Fn(&RecordBatch) -> RecordBatch) -> Vec<u8> {
+        let (units, _) = associations_to_parquet(&learned()).expect("write");
+        let batches = parquet_batches(units.into()).expect("read");
+        parquet_bytes(&f(&batches[0])).expect("write")
+    }
+
+    fn read(units: Vec<u8>) -> Result<Associations> {
+        let (_, pairs) = associations_to_parquet(&learned())?;
+        associations_from_parquet(units.into(), pairs.into(), 10, 3, ("u", "p"))
+    }
+
+    #[test]
+    fn ends_round_trip_and_older_files_have_none() {
+        let a = read(units_with(|b| b.clone())).expect("read");
+        assert_eq!(
+            (a.df.clone(), a.ends.clone()),
+            (vec![6, 5, 5, 4], vec![1, 0, 5, 4])
+        );
+        assert_eq!(a.head_share(3), Some((4.0 + 2.5) / (4.0 + 5.0)));
+        // A tagger made before ends were counted: none, so no head penalty.
+        let older = units_with(|b| {
+            let keep: Vec<usize> = (0..b.num_columns() - 1).collect();
+            b.project(&keep).expect("columns")
+        });
+        let a = read(older).expect("read");
+        assert!(a.ends.is_empty() && a.head_share(0).is_none());
+        assert_eq!(a.df, vec![6, 5, 5, 4]);
+    }
+
+    #[test]
+    fn a_unit_ending_more_texts_than_hold_it_is_a_damaged_file() {
+        let damaged = units_with(|b| {
+            let mut columns = b.columns().to_vec();
+            let last = columns.len() - 1;
+            columns[last] = Arc::new(UInt32Array::from(vec![Some(7), None, Some(0), Some(0)]));
+            RecordBatch::try_new(b.schema(), columns).expect("batch")
+        });
+        let err = read(damaged).expect_err("ends 7 of 6 texts").to_string();
+        assert!(
+            err.contains("tagger model file u") && err.contains("unit 0"),
+            "{err}"
+        );
+    }
 }
