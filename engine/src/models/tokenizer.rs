@@ -40,15 +40,15 @@ impl Tokenizer {
             f(unsafe { std::str::from_utf8_unchecked(token) })
         });
         if !ascii {
-            self.mixed_tokens(text, buf, f);
+            self.mixed_tokens(text, buf, |token, _, _| f(token));
         }
     }
 
     /// [`Self::for_each_token`] of text that is not all ASCII, read byte by
-    /// byte and, past ASCII, character by character. A token of ASCII
-    /// letters and digits that needs no lower-casing is passed straight
-    /// from `text`, without a copy.
-    fn mixed_tokens(&self, text: &str, buf: &mut String, mut f: impl FnMut(&str)) {
+    /// byte and, past ASCII, character by character, passing each token
+    /// with its range in `text`. A token of ASCII letters and digits that
+    /// needs no lower-casing is passed straight from `text`, without a copy.
+    fn mixed_tokens(&self, text: &str, buf: &mut String, mut f: impl FnMut(&str, usize, usize)) {
         let bytes = text.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
@@ -63,7 +63,7 @@ impl Tokenizer {
                 if i < bytes.len() && bytes[i] >= 0x80 {
                     // The token may go on in non-ASCII letters.
                     i = self.slow_token(text, start, buf);
-                    f(buf);
+                    f(buf, start, i);
                 } else if upper && self.lowercase {
                     buf.clear();
                     buf.extend(
@@ -71,17 +71,18 @@ impl Tokenizer {
                             .iter()
                             .map(|c| c.to_ascii_lowercase() as char),
                     );
-                    f(buf);
+                    f(buf, start, i);
                 } else {
-                    f(&text[start..i]);
+                    f(&text[start..i], start, i);
                 }
             } else if b < 0x80 {
                 i += 1;
             } else {
                 let c = text[i..].chars().next().unwrap_or(' ');
                 if is_token_char(c) {
+                    let start = i;
                     i = self.slow_token(text, i, buf);
-                    f(buf);
+                    f(buf, start, i);
                 } else {
                     i += c.len_utf8();
                 }
@@ -105,11 +106,29 @@ impl Tokenizer {
         if self.ascii_cut_fast(text, out, &mut f) {
             return;
         }
-        self.mixed_tokens(text, buf, |token| {
+        self.mixed_tokens(text, buf, |token, _, _| {
             let start = out.len();
             out.extend_from_slice(token.as_bytes());
             f(token.as_bytes(), start, out.len());
         });
+    }
+
+    /// [`Self::cut_into`], calling `f` with each token and its range in
+    /// `text` (what lies between two tokens is then `text`'s).
+    pub fn cut_at(
+        &self,
+        text: &str,
+        out: &mut Vec<u8>,
+        buf: &mut String,
+        mut f: impl FnMut(&[u8], usize, usize),
+    ) {
+        let base = out.len();
+        if self.ascii_cut_fast(text, out, &mut |token, at, end| {
+            f(token, at - base, end - base)
+        }) {
+            return;
+        }
+        self.mixed_tokens(text, buf, |token, at, end| f(token.as_bytes(), at, end));
     }
 
     /// [`Self::ascii_cut`] with AVX-512 where the processor has it.
@@ -589,6 +608,27 @@ mod tests {
             assert_eq!(&out[*start..*end], token.as_bytes());
         }
         assert_eq!(&out[..4], b"kept");
+    }
+
+    /// `cut_at` gives the same tokens at their ranges in the text itself,
+    /// whatever the buffer already holds.
+    #[test]
+    fn cut_at_ranges_are_places_in_the_text() {
+        let t = Tokenizer::default();
+        let (mut out, mut buf) = (b"kept".to_vec(), String::new());
+        for text in [
+            "Otterbox CASE, for iPhone-13",
+            "Naïve CAFÉ — 東京, Ünïcode",
+            "x",
+        ] {
+            let mut got = Vec::new();
+            t.cut_at(text, &mut out, &mut buf, |token, start, end| {
+                let token = String::from_utf8(token.to_vec()).expect("utf-8");
+                assert_eq!(text[start..end].to_lowercase(), token, "{text}");
+                got.push(token);
+            });
+            assert_eq!(got, t.tokens(text));
+        }
     }
 
     #[test]

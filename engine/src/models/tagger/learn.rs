@@ -19,9 +19,8 @@ pub struct Learner<'a> {
     options: &'a TaggerOptions,
     /// Token ids of every text, `BREAK` for unknown tokens.
     seq: Vec<u32>,
-    /// Per token of `seq`: does punctuation follow it (all-ASCII texts;
-    /// anything between two tokens but spaces, hyphens, slashes and
-    /// apostrophes).
+    /// Per token of `seq`: does punctuation follow it (anything between
+    /// two tokens but spaces, hyphens, slashes and apostrophes).
     pause: Vec<bool>,
     offsets: Vec<usize>,
     /// Each text's `nearest` nearest clusters, its own first (`u32::MAX`:
@@ -127,20 +126,18 @@ impl<'a> Learner<'a> {
         self.out.clear();
         self.hyphen.clear();
         let (seq, hyphen, pause) = (&mut self.seq, &mut self.hyphen, &mut self.pause);
-        let ascii = text.is_ascii();
-        let bytes = text.as_bytes();
         let mut prev_end = usize::MAX;
-        let soft = |b: &u8| b.is_ascii_whitespace() || matches!(b, b'-' | b'/' | b'\'');
-        // `cut_into` keeps all-ASCII text whole in `out`, so a token's
-        // range is its place in `text`, and the bytes between two tokens
-        // say whether a hyphen joined them or punctuation parted them.
+        let soft = |c: char| c.is_whitespace() || matches!(c, '-' | '/' | '\'');
+        // What lies between two tokens says whether a hyphen joined them
+        // or punctuation parted them.
         embedding
             .tokenizer
-            .cut_into(text, &mut self.out, &mut self.buf, |token, at, end| {
+            .cut_at(text, &mut self.out, &mut self.buf, |token, at, end| {
                 let token = std::str::from_utf8(token).unwrap_or("");
-                hyphen.push(ascii && at > 0 && prev_end == at - 1 && bytes[at - 1] == b'-');
-                if ascii && prev_end != usize::MAX {
-                    let parted = !bytes[prev_end..at].iter().all(soft);
+                let between = text.get(prev_end.min(at)..at).unwrap_or("");
+                hyphen.push(prev_end != usize::MAX && between == "-");
+                if prev_end != usize::MAX {
+                    let parted = !between.chars().all(soft);
                     *pause.last_mut().expect("a token came before") = parted;
                 }
                 prev_end = end;
