@@ -126,7 +126,7 @@ impl<'a> Learner<'a> {
         self.out.clear();
         self.hyphen.clear();
         let (seq, hyphen, pause) = (&mut self.seq, &mut self.hyphen, &mut self.pause);
-        let mut prev_end = usize::MAX;
+        let mut prev_end: Option<usize> = None;
         let soft = |c: char| c.is_whitespace() || matches!(c, '-' | '/' | '\'');
         // What lies between two tokens says whether a hyphen joined them
         // or punctuation parted them.
@@ -134,13 +134,13 @@ impl<'a> Learner<'a> {
             .tokenizer
             .cut_at(text, &mut self.out, &mut self.buf, |token, at, end| {
                 let token = std::str::from_utf8(token).unwrap_or("");
-                let between = text.get(prev_end.min(at)..at).unwrap_or("");
-                hyphen.push(prev_end != usize::MAX && between == "-");
-                if prev_end != usize::MAX {
+                let between = prev_end.and_then(|p| text.get(p..at));
+                hyphen.push(between == Some("-"));
+                if let Some(between) = between {
                     let parted = !between.chars().all(soft);
                     *pause.last_mut().expect("a token came before") = parted;
                 }
-                prev_end = end;
+                prev_end = Some(end);
                 pause.push(false);
                 seq.push(embedding.lookup(token).unwrap_or(BREAK));
             });

@@ -136,6 +136,21 @@ fn head_penalties(a: &Associations, weight: f32) -> Vec<f32> {
         .collect()
 }
 
+/// What a learned tagger orders a text's units by, beside the
+/// associations: each unit's clusters, spread and head penalties, and
+/// each phrase's text.
+fn ordering(
+    embedding: &Word2Vec,
+    lists: &[Vec<Candidate>],
+    a: &Associations,
+    options: &TaggerOptions,
+) -> (Membership, Vec<f32>, Vec<f32>, Vec<String>) {
+    let member = Membership::new(lists, a.units());
+    let penalty = penalties(&member, lists.len(), a, options.spread_penalty);
+    let head = head_penalties(a, options.head_penalty);
+    (member, penalty, head, phrase_texts(embedding, a))
+}
+
 /// Each phrase written as most texts wrote it: "t-shirt", "screen protector".
 fn phrase_texts(embedding: &Word2Vec, a: &Associations) -> Vec<String> {
     let words = &embedding.words;
@@ -259,12 +274,7 @@ impl Tagger {
             .map(|w| !(stopwords.excludes(w) || (w.len() == 1 && w.is_ascii())))
             .collect();
         let (member, penalty, head, phrase_texts) = match &associations {
-            Some(a) => {
-                let member = Membership::new(&lists, a.units());
-                let penalty = penalties(&member, lists.len(), a, options.spread_penalty);
-                let head = head_penalties(a, options.head_penalty);
-                (member, penalty, head, phrase_texts(&embedding, a))
-            }
+            Some(a) => ordering(&embedding, &lists, a, &options),
             None => Default::default(),
         };
         Self {
@@ -322,15 +332,8 @@ impl Tagger {
         associations: Associations,
     ) -> Self {
         self.lookup = Vec::new();
-        self.member = Membership::new(&lists, associations.units());
-        self.penalty = penalties(
-            &self.member,
-            lists.len(),
-            &associations,
-            options.spread_penalty,
-        );
-        self.head = head_penalties(&associations, options.head_penalty);
-        self.phrase_texts = phrase_texts(&self.embedding, &associations);
+        (self.member, self.penalty, self.head, self.phrase_texts) =
+            ordering(&self.embedding, &lists, &associations, &options);
         self.options = options;
         self.lists = lists;
         self.associations = Some(associations);
