@@ -7,8 +7,9 @@
 //! are ordered by how strongly each goes with the text's other units
 //! ([`associations`]), less a penalty for units that are candidates of
 //! many clusters ([`membership`]) and for units that seldom end a phrase
-//! (they describe what follows them). Built from its two models alone, its candidates are
-//! each centre's nearest vocabulary words ([`nearest`]). Either way the
+//! (they describe what follows them). Built from its two models alone,
+//! its candidates are each centre's nearest vocabulary words
+//! ([`nearest`]). Either way [`near`] finds a text's clusters, and the
 //! per-text work is a few lookups per word, never a search of the
 //! vocabulary.
 
@@ -18,18 +19,17 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, Result};
 use hashbrown::HashMap;
-use ndarray::{ArrayView2, linalg::general_mat_mul};
 
 use crate::models::kmeans::KMeans;
 use crate::models::kmeans::kernel::{BLOCK, Centroids};
 use crate::models::word_index::prefetch;
 use crate::models::word2vec::{LookupScratch, Token, Word2Vec};
-use crate::vectors::normalize;
 
 pub mod associations;
 mod create;
 mod learn;
 mod membership;
+mod near;
 mod nearest;
 mod options;
 pub mod payload;
@@ -40,6 +40,8 @@ pub use options::{Stopwords, TaggerOptions};
 
 use associations::BREAK;
 use membership::Membership;
+use near::word_scores;
+pub use near::{MAX_NEAREST, WORD_SCORES_MAX};
 
 /// One candidate of a cluster: a unit (a word id, or a phrase past the
 /// vocabulary), its cosine similarity to the centre and how many of the
@@ -83,12 +85,6 @@ pub struct Tagger {
     /// summing `dim` numbers per word and a `dim x k` product per title.
     word_scores: Option<Vec<f32>>,
 }
-
-/// The largest word-by-centroid table a tagger precomputes (64 MiB).
-pub const WORD_SCORES_MAX: usize = 16 << 20;
-
-/// The most nearest clusters a text's tags may come from.
-pub const MAX_NEAREST: usize = 16;
 
 /// A unit that ends its phrase in fewer than this share of the texts
 /// holding it describes or names what follows it (on the PyPI summaries
@@ -164,88 +160,6 @@ fn phrase_texts(embedding: &Word2Vec, a: &Associations) -> Vec<String> {
             )
         })
         .collect()
-}
-
-/// Every word's dot product with every centroid (`V x k`, one matrix
-/// product), or `None` when the table would pass [`WORD_SCORES_MAX`].
-fn word_scores(embedding: &Word2Vec, centroids: &Centroids) -> Option<Vec<f32>> {
-    let (v, k, dim) = (embedding.len(), centroids.k, embedding.dim);
-    if v.checked_mul(k)? > WORD_SCORES_MAX || centroids.dim != dim {
-        return None;
-    }
-    let words = ArrayView2::from_shape((v, dim), &embedding.vectors).ok()?;
-    let c = ArrayView2::from_shape((k, dim), &centroids.values).ok()?;
-    let mut out = vec![0.0f32; v * k];
-    let mut o = ndarray::ArrayViewMut2::from_shape((v, k), &mut out).ok()?;
-    general_mat_mul(1.0, &words, &c.t(), 0.0, &mut o);
-    Some(out)
-}
-
-/// Appends to `out` the indices of the `g` largest of `scores` (`g` at
-/// most [`MAX_NEAREST`] and at least 1), largest first, ties to the lower
-/// index; NaN is never among them (index 0 fills places nothing can).
-///
-/// Keeping the `g` best in order while reading every score costs a
-/// mispredicted branch for each score that enters (measured: 15% of
-/// tagging the PyPI summaries, 100 clusters). So a first pass, without
-/// branches, takes the largest score of each of 16 lanes: 16 distinct
-/// scores, whose `g`-th largest is at most the `g`-th largest of all. Only
-/// the scores that reach it (a few more than `g`) are then ranked (11%).
-fn largest(scores: &[f32], g: usize, out: &mut Vec<u32>) {
-    const LANES: usize = 16;
-    let g = g.clamp(1, MAX_NEAREST);
-    let mut bound = f32::NEG_INFINITY;
-    if g <= LANES && scores.len() >= 2 * LANES {
-        let mut lanes = [f32::NEG_INFINITY; LANES];
-        for chunk in scores.chunks_exact(LANES) {
-            for (m, &x) in lanes.iter_mut().zip(chunk) {
-                *m = if x > *m { x } else { *m };
-            }
-        }
-        // The `g`-th largest of the lanes (never NaN), by a network of
-        // maxima and minima: no branches, no sort.
-        let mut best = [f32::NEG_INFINITY; LANES];
-        for mut x in lanes {
-            for b in &mut best[..g] {
-                let keep = if x > *b { x } else { *b };
-                x = if x > *b { *b } else { x };
-                *b = keep;
-            }
-        }
-        bound = best[g - 1];
-    }
-    let mut top = [(f32::NEG_INFINITY, 0u32); MAX_NEAREST];
-    let top = &mut top[..g];
-    let mut rank = |j: usize| {
-        let score = scores[j];
-        if score > top[g - 1].0 {
-            let mut at = g - 1;
-            while at > 0 && score > top[at - 1].0 {
-                top[at] = top[at - 1];
-                at -= 1;
-            }
-            top[at] = (score, j as u32);
-        }
-    };
-    // Which scores of each 16 reach the bound, as the bits of a mask:
-    // compared 16 at a time, without branches.
-    let chunks = scores.chunks_exact(LANES);
-    let rest = chunks.remainder().len();
-    for (c, chunk) in chunks.enumerate() {
-        let chunk: &[f32; LANES] = chunk.try_into().expect("chunks of LANES");
-        let mut mask = 0u32;
-        for (i, &x) in chunk.iter().enumerate() {
-            mask |= ((x >= bound) as u32) << i;
-        }
-        while mask != 0 {
-            rank(c * LANES + mask.trailing_zeros() as usize);
-            mask &= mask - 1;
-        }
-    }
-    for j in scores.len() - rest..scores.len() {
-        rank(j);
-    }
-    out.extend(top.iter().map(|&(_, j)| j));
 }
 
 impl Tagger {
@@ -338,85 +252,6 @@ impl Tagger {
         self.lists = lists;
         self.associations = Some(associations);
         self
-    }
-
-    /// The `g` nearest clusters of a text of known word ids (at least
-    /// one), as [`Self::tag_all`] finds them, nearest first, appended to
-    /// `near`; `scratch` and `dots` are reused space.
-    fn near_of(
-        &self,
-        ids: &[u32],
-        g: usize,
-        scratch: &mut Vec<f32>,
-        dots: &mut Vec<f32>,
-        near: &mut Vec<u32>,
-    ) {
-        let centroids = &self.clusters.centroids;
-        scratch.clear();
-        if let Some(scores) = &self.word_scores {
-            let k = centroids.k;
-            scratch.resize(k, 0.0);
-            for &id in ids {
-                for (o, x) in scratch.iter_mut().zip(&scores[id as usize * k..][..k]) {
-                    *o += x;
-                }
-            }
-            self.best(scratch, 2.0 / ids.len() as f32, g, near);
-            return;
-        }
-        scratch.resize(self.embedding.dim, 0.0);
-        self.mean_vector(ids, scratch);
-        let k = centroids.k;
-        centroids.dots(scratch, dots);
-        self.best(&mut dots[..k], 2.0, g, near);
-    }
-
-    /// Adds into `out` (zeros, `dim` long) the mean of the vectors of
-    /// word ids `ids` (at least one), normalised for cosine clusters: the
-    /// text's vector, as `embed` makes it.
-    fn mean_vector(&self, ids: &[u32], out: &mut [f32]) {
-        for &id in ids {
-            for (o, x) in out.iter_mut().zip(self.embedding.vector(id)) {
-                *o += x;
-            }
-        }
-        let inv = 1.0 / ids.len() as f32;
-        out.iter_mut().for_each(|x| *x *= inv);
-        if self.clusters.centroids.cosine {
-            normalize(out);
-        }
-    }
-
-    /// How many nearest clusters a text's tags come from: a tagger built
-    /// from its models alone uses the text's own cluster only.
-    fn nearest_count(&self) -> usize {
-        match self.associations {
-            Some(_) => self.learned_nearest(&self.options),
-            None => 1,
-        }
-    }
-
-    /// How many nearest clusters a tagger learned with `options` uses.
-    fn learned_nearest(&self, options: &TaggerOptions) -> usize {
-        let k = self.clusters.centroids.k.max(1);
-        options.nearest_clusters.clamp(1, MAX_NEAREST).min(k)
-    }
-
-    /// Appends to `near` the `g` nearest clusters (at most
-    /// [`MAX_NEAREST`], nearest first) of a text whose dot products with
-    /// the centroids are `dots`, times `scale / 2` for a sum of words'
-    /// rows of `word_scores`: for cosine the largest dot products (the
-    /// text's own norm does not change the order), for Euclidean the
-    /// smallest `||c||² - scale x·c` (`dots` then holds its negation).
-    /// Ties go to the lower cluster.
-    fn best(&self, dots: &mut [f32], scale: f32, g: usize, near: &mut Vec<u32>) {
-        let centroids = &self.clusters.centroids;
-        if !centroids.cosine {
-            for (d, n) in dots.iter_mut().zip(&centroids.norms) {
-                *d = scale * *d - n;
-            }
-        }
-        largest(dots, g, near);
     }
 
     /// A learned tagger's tags of a text of token ids `seq` (`BREAK` for
@@ -633,8 +468,9 @@ mod tests {
     use super::*;
     use crate::models::tokenizer::Tokenizer;
     use crate::random::Rng;
+    use crate::vectors::normalize;
 
-    fn tagger(cosine: bool) -> Tagger {
+    pub(super) fn tagger(cosine: bool) -> Tagger {
         tagger_of((0..60).map(|i| format!("w{i}")).collect(), cosine)
     }
 
@@ -851,48 +687,6 @@ mod tests {
             .collect();
         assert_eq!(ended, vec![1, 3, 4, 5, 7, 8, 9, 11, 15, 16, 17]);
         assert!((0..18).all(|w| a.ends[w] == 0 || a.ends[w] == 10));
-    }
-
-    /// The `g` best clusters come nearest first, as sorting every score
-    /// gives them, for both metrics, any `g`, few clusters and many (past
-    /// one chunk of ranked scores), and ties (to the lower cluster).
-    #[test]
-    fn best_finds_the_nearest_clusters_in_order() {
-        let mut rng = Rng::new(4);
-        for cosine in [true, false] {
-            let mut t = tagger(cosine);
-            for k in [5, 40, 150] {
-                let values: Vec<f32> = (0..k * 8).map(|_| rng.unit() - 0.5).collect();
-                t.clusters = Arc::new(KMeans {
-                    centroids: Centroids::new(values, 8, cosine),
-                    sizes: vec![1; k],
-                });
-                for g in [1, 3, 16] {
-                    for round in 0..50 {
-                        // Every other round, scores of few values: ties.
-                        let levels = if round % 2 == 0 { 1e6 } else { 4.0 };
-                        let dots: Vec<f32> = (0..k)
-                            .map(|_| (rng.unit() * levels).floor() / levels - 0.5)
-                            .collect();
-                        let score = |j: usize| {
-                            if cosine {
-                                dots[j]
-                            } else {
-                                dots[j] - t.clusters.centroids.norms[j]
-                            }
-                        };
-                        let mut want: Vec<u32> = (0..k as u32).collect();
-                        want.sort_by(|&a, &b| score(b as usize).total_cmp(&score(a as usize)));
-                        // Fewer clusters than `g`: the rest are cluster 0.
-                        want.resize(want.len().max(g), 0);
-                        let mut near = vec![99];
-                        t.best(&mut dots.clone(), 1.0, g, &mut near);
-                        assert_eq!(near[0], 99);
-                        assert_eq!(&near[1..], &want[..g], "cosine {cosine} k {k} g {g}");
-                    }
-                }
-            }
-        }
     }
 
     /// Assigning by summed word-centroid scores gives the clusters that
